@@ -1,0 +1,130 @@
+//! Shipyard's configuration: one YAML file, overridden by environment variables, with secrets
+//! optionally read from files, checked all at once into a typed [`Config`].
+//!
+//! This crate reads and validates; it is not where configuration is *used*. It opens no
+//! connections, does not probe URLs or tokens, does not find the file on disk (the binary
+//! decides which path to pass, e.g. [`DEFAULT_FILE`]) and never reads the process environment
+//! itself: callers pass the variables in, so tests stay hermetic.
+//!
+//! # Layout
+//! - `env.rs`: lays `SHIPYARD_<PATH>` variables (and the `CI_POLL_*` aliases) over the file's tree.
+//! - `schema.rs`: the table of every valid key and the walk that reports unknown keys, wrong
+//!   types and bad durations, all of them, before serde sees the tree.
+//! - `raw.rs`: the file as written (everything optional), read section by section.
+//! - `build.rs`: defaults, `_file` secrets and the checks that need more than one key.
+//! - `model.rs`: the public, validated types; `secret.rs`: [`Secret`]; `problem.rs`: errors.
+//!
+//! # Rules
+//! - Environment: `SHIPYARD_GITHUB__TOKEN` sets `github.token`; names are case-insensitive and
+//!   become lowercase keys (so environment names and repo names set this way are lowercase).
+//!   Only variables with `__` after the prefix are configuration. Lists may be comma-separated
+//!   (`a,b`) or YAML/JSON (`[a, b]`); sections and lists of mappings take YAML/JSON
+//!   (`SHIPYARD_AUTH__API_TOKENS='[{name: ci, token: x}]'`). Variables win over the file.
+//! - Secrets: `x_file` names a file whose content (trailing newline trimmed) is the secret;
+//!   relative names are relative to the working directory. Giving both `x` and `x_file` is an
+//!   error. No problem message ever contains a secret value, nor `database.url` (it may hold a
+//!   password), nor any URL (it may carry credentials).
+//! - Optional sections: a missing `github`, `argocd` or `mattermost` is `None`; a `null` section
+//!   counts as missing.
+//! - Sign-in: with no `auth` section at all, `auth.mode` is `oidc` with no provider, and loading
+//!   succeeds, so `migrate`, `check-config` and API-token-only setups need no provider. Once an
+//!   `auth` section is present, `mode: oidc` requires `auth.oidc` and `mode: dev` requires
+//!   `auth.dev_users`. Before serving, call [`Config::validate_for_serve`], which always
+//!   requires a provider in `oidc` mode and a loopback `server.listen` in `dev` mode.
+//! - Environment names under `argocd.environments` keep the order of the file.
+
+mod build;
+mod env;
+mod model;
+mod problem;
+mod raw;
+mod schema;
+mod secret;
+
+use std::path::Path;
+
+use serde_yaml_ng::Value;
+
+pub use model::{
+    ApiTokenConfig, ApprovalsConfig, ArgocdConfig, ArgocdEnvironment, AuthConfig, AuthMode,
+    CiConfig, Config, DatabaseConfig, DevUser, GithubConfig, MattermostConfig, OidcConfig,
+    RepoFilter, RoleMapping, ServerConfig, VersionSource,
+};
+pub use problem::{ConfigErrors, ConfigProblem};
+pub use secret::Secret;
+
+/// The file `shipyard` looks for in the working directory when no `--config` is given.
+pub const DEFAULT_FILE: &str = "shipyard.yaml";
+
+/// A complete, commented example configuration that loads without problems.
+pub fn example_yaml() -> &'static str {
+    include_str!("example.yaml")
+}
+
+impl Config {
+    /// Loads from an optional YAML file plus environment variables (pass `std::env::vars()`).
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigErrors> {
+        let Some(path) = path else {
+            return from_tree(Value::Null, env);
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::from_yaml_str(&text, env),
+            Err(e) => Err(ConfigErrors(vec![ConfigProblem {
+                path: String::new(),
+                message: format!("cannot read the configuration file {}: {e}", path.display()),
+                suggestion: None,
+            }])),
+        }
+    }
+
+    /// Parses YAML text plus environment variables, with the same rules as [`Config::load`].
+    pub fn from_yaml_str(
+        yaml: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigErrors> {
+        match serde_yaml_ng::from_str::<Value>(yaml) {
+            Ok(tree) => from_tree(tree, env),
+            Err(e) => Err(ConfigErrors(vec![ConfigProblem {
+                path: String::new(),
+                message: format!("the configuration is not valid YAML: {e}"),
+                suggestion: None,
+            }])),
+        }
+    }
+
+    /// The extra checks `serve` needs: an OIDC provider in `oidc` mode, and in `dev` mode a
+    /// `server.listen` on a loopback address.
+    pub fn validate_for_serve(&self) -> Result<(), ConfigErrors> {
+        let mut problems = problem::Problems::default();
+        match self.auth.mode {
+            AuthMode::Oidc if self.auth.oidc.is_none() => problems.push(
+                "auth.oidc",
+                "is required to serve with `auth.mode: oidc` (the default); for a local demo set `auth.mode: dev`",
+            ),
+            AuthMode::Dev if !self.server.listen.ip().is_loopback() => problems.push(
+                "auth.mode",
+                format!(
+                    "`dev` signs anyone in with one click, so it is only allowed when `server.listen` is a loopback address, not {}",
+                    self.server.listen
+                ),
+            ),
+            _ => {}
+        }
+        problems.into_result(())
+    }
+}
+
+fn from_tree(
+    mut tree: Value,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigErrors> {
+    let mut problems = problem::Problems::default();
+    env::apply(&mut tree, env, &mut problems);
+    let checked = schema::check_root(tree, &mut problems);
+    let raw = raw::read_sections(checked, &mut problems);
+    let config = build::config(raw, &mut problems);
+    problems.into_result(config)
+}

@@ -1,0 +1,370 @@
+//! The validated configuration: defaults applied, secrets read, every value checked.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use shipyard_core::Role;
+
+use crate::secret::Secret;
+
+/// The whole configuration of a Shipyard server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// Where the HTTP server listens and how it is reached from outside.
+    pub server: ServerConfig,
+    /// Where releases, approvals and tracking state are stored.
+    pub database: DatabaseConfig,
+    /// The GitHub organisation; `None` until configured (the UI and `/readyz` say so).
+    pub github: Option<GithubConfig>,
+    /// Sign-in, roles and API tokens.
+    pub auth: AuthConfig,
+    /// Rules for sign-offs.
+    pub approvals: ApprovalsConfig,
+    /// How CI runs are found and followed.
+    pub ci: CiConfig,
+    /// Argo CD environments; `None` turns deployment tracking off.
+    pub argocd: Option<ArgocdConfig>,
+    /// The chat bot; `None` turns it off.
+    pub mattermost: Option<MattermostConfig>,
+}
+
+/// The `server` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The socket address to bind (default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// The public base URL, without a trailing slash, for links in chat posts and PR comments
+    /// (default `http://{listen}`).
+    pub base_url: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 8080));
+        ServerConfig {
+            listen,
+            base_url: format!("http://{listen}"),
+        }
+    }
+}
+
+/// The `database` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `sqlite:…` or `postgres://…` (default `sqlite://./shipyard.db`). It may hold a password,
+    /// so it is never printed in problems; do not log it either.
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://./shipyard.db".to_owned(),
+        }
+    }
+}
+
+/// The `github` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubConfig {
+    /// REST base URL without a trailing slash (default `https://api.github.com`).
+    pub api_url: String,
+    /// GraphQL endpoint when given explicitly; see [`GithubConfig::graphql_url`].
+    pub graphql_url: Option<String>,
+    /// The organisation whose repositories are released.
+    pub org: String,
+    /// Token for the REST and GraphQL APIs.
+    pub token: Option<Secret>,
+    /// Shared secret for `POST /webhooks/github`; webhooks are off without it.
+    pub webhook_secret: Option<Secret>,
+    /// Which repositories of the organisation take part.
+    pub repos: RepoFilter,
+    /// Glob patterns of paths whose changes count as infrastructure changes.
+    pub infra_paths: Vec<String>,
+    /// Parallel requests to GitHub, 1 to 64 (default 8).
+    pub concurrency: usize,
+}
+
+impl GithubConfig {
+    /// The GraphQL endpoint: the explicit `graphql_url`, else derived from `api_url`
+    /// (GitHub Enterprise's `…/api/v3` becomes `…/api/graphql`, any other base gets `/graphql`).
+    pub fn graphql_url(&self) -> String {
+        if let Some(url) = &self.graphql_url {
+            return url.clone();
+        }
+        match self.api_url.strip_suffix("/api/v3") {
+            Some(host) => format!("{host}/api/graphql"),
+            None => format!("{}/graphql", self.api_url),
+        }
+    }
+}
+
+/// `github.repos`: which repositories take part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoFilter {
+    /// Glob patterns on repository names (default `["*"]`).
+    pub include: Vec<String>,
+    /// Glob patterns of repositories left out even when included.
+    pub exclude: Vec<String>,
+    /// Leave archived repositories out (default true).
+    pub skip_archived: bool,
+}
+
+impl Default for RepoFilter {
+    fn default() -> Self {
+        RepoFilter {
+            include: vec!["*".to_owned()],
+            exclude: Vec::new(),
+            skip_archived: true,
+        }
+    }
+}
+
+/// How people sign in to the web UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// OpenID Connect (Keycloak or any other provider).
+    #[default]
+    Oidc,
+    /// A one-click login page listing `auth.dev_users`; for the demo and tests, loopback only.
+    Dev,
+}
+
+impl AuthMode {
+    /// The name used in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Oidc => "oidc",
+            AuthMode::Dev => "dev",
+        }
+    }
+}
+
+/// The `auth` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// How people sign in (default `oidc`).
+    pub mode: AuthMode,
+    /// The OpenID Connect provider; see the crate docs for when it is required.
+    pub oidc: Option<OidcConfig>,
+    /// Which provider roles or groups grant which Shipyard role.
+    pub roles: RoleMapping,
+    /// Dotted paths of the ID-token claims that hold role or group names.
+    pub role_claims: Vec<String>,
+    /// Bearer tokens for the bot, CI jobs and scripts; they work in every mode.
+    pub api_tokens: Vec<ApiTokenConfig>,
+    /// How long a browser session lasts (default 12 h).
+    pub session_ttl: Duration,
+    /// Who can be signed in as in `dev` mode.
+    pub dev_users: Vec<DevUser>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: AuthMode::Oidc,
+            oidc: None,
+            roles: RoleMapping::default(),
+            role_claims: [
+                "realm_access.roles",
+                "resource_access.shipyard.roles",
+                "groups",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            api_tokens: Vec::new(),
+            session_ttl: Duration::from_secs(12 * 60 * 60),
+            dev_users: Vec::new(),
+        }
+    }
+}
+
+/// `auth.oidc`: the OpenID Connect provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcConfig {
+    /// Issuer URL; discovery is at `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The client id registered with the provider.
+    pub client_id: String,
+    /// The client secret, for confidential clients.
+    pub client_secret: Option<Secret>,
+    /// Where the provider sends the browser back (`…/auth/callback`).
+    pub redirect_url: String,
+    /// Scopes to ask for (default `openid profile email`).
+    pub scopes: Vec<String>,
+}
+
+/// `auth.roles`: provider role or group names that grant each Shipyard role.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoleMapping {
+    /// Names that grant [`Role::DevApprover`].
+    pub dev_approver: Vec<String>,
+    /// Names that grant [`Role::QaApprover`].
+    pub qa_approver: Vec<String>,
+    /// Names that grant [`Role::Admin`].
+    pub admin: Vec<String>,
+}
+
+impl RoleMapping {
+    /// The provider names that grant `role`.
+    pub fn names_for(&self, role: Role) -> &[String] {
+        match role {
+            Role::DevApprover => &self.dev_approver,
+            Role::QaApprover => &self.qa_approver,
+            Role::Admin => &self.admin,
+        }
+    }
+}
+
+/// One entry of `auth.api_tokens`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenConfig {
+    /// Who uses the token; the caller is recorded as `token:<name>`.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the token, computed here when the token itself was given.
+    pub token_sha256: String,
+    /// Roles the token grants.
+    pub roles: Vec<Role>,
+}
+
+/// One entry of `auth.dev_users`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevUser {
+    /// The name shown on the dev login page and recorded as `dev:<name>`.
+    pub name: String,
+    /// Roles this user has.
+    pub roles: Vec<Role>,
+}
+
+/// The `approvals` section.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApprovalsConfig {
+    /// Whether one person may give both sign-offs (default false).
+    pub allow_same_user: bool,
+}
+
+/// The `ci` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CiConfig {
+    /// Only runs of `.github/workflows/<this>` count (default `general.yaml`).
+    pub workflow_file: String,
+    /// The job whose name contains this, case-insensitively, has the chart version in its log.
+    pub helm_job_pattern: String,
+    /// A regular expression with one capture group: the chart version in the job log.
+    pub chart_version_pattern: String,
+    /// How often a run is polled (default 30 s).
+    pub poll_interval: Duration,
+    /// When a run still incomplete becomes `timeout` (default 24 h).
+    pub poll_timeout: Duration,
+    /// The least time to back off after a GitHub rate limit (default 5 min).
+    pub rate_limit_backoff: Duration,
+    /// Checks without a matching run before the status becomes `no_workflow` (default 3).
+    pub no_workflow_after_checks: u32,
+}
+
+impl Default for CiConfig {
+    fn default() -> Self {
+        CiConfig {
+            workflow_file: "general.yaml".to_owned(),
+            helm_job_pattern: "helm".to_owned(),
+            chart_version_pattern: r"CHART_VERSION=(\S+)".to_owned(),
+            poll_interval: Duration::from_secs(30),
+            poll_timeout: Duration::from_secs(24 * 60 * 60),
+            rate_limit_backoff: Duration::from_secs(5 * 60),
+            no_workflow_after_checks: 3,
+        }
+    }
+}
+
+/// Where the deployed version of an Argo CD application is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionSource {
+    /// The chart version, else the image tag, else the sync revision.
+    #[default]
+    Auto,
+    /// Only the Helm chart version.
+    Chart,
+    /// Only the image tag.
+    Image,
+}
+
+impl VersionSource {
+    /// The name used in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionSource::Auto => "auto",
+            VersionSource::Chart => "chart",
+            VersionSource::Image => "image",
+        }
+    }
+}
+
+/// The `argocd` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgocdConfig {
+    /// How often applications are read (default 30 s).
+    pub poll_interval: Duration,
+    /// How old a cached answer to the API may be (default 10 s).
+    pub cache_ttl: Duration,
+    /// The environment where "deployed" is judged (default `prod`); always one of `environments`.
+    pub deploy_environment: String,
+    /// The environments in the order of the file, which is the order the UI shows.
+    pub environments: Vec<(String, ArgocdEnvironment)>,
+    /// Where versions are read from (default `auto`).
+    pub version_source: VersionSource,
+    /// Repository name → Argo CD application name, where they differ.
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl ArgocdConfig {
+    /// The environment called `name`.
+    pub fn environment(&self, name: &str) -> Option<&ArgocdEnvironment> {
+        self.environments
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, env)| env)
+    }
+
+    /// Environment names, in order.
+    pub fn environment_names(&self) -> impl Iterator<Item = &str> {
+        self.environments.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The application for `repo` in `environment`: the override or the repo name, plus the suffix.
+    pub fn app_name(&self, repo: &str, environment: &ArgocdEnvironment) -> String {
+        let base = self.overrides.get(repo).map_or(repo, String::as_str);
+        format!("{base}{}", environment.app_suffix)
+    }
+}
+
+/// One entry of `argocd.environments`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgocdEnvironment {
+    /// The Argo CD server, without a trailing slash.
+    pub url: String,
+    /// Bearer token for the Argo CD API.
+    pub token: Option<Secret>,
+    /// Cloudflare Access client id, sent as `CF-Access-Client-Id`.
+    pub cf_client_id: Option<String>,
+    /// Cloudflare Access client secret, sent as `CF-Access-Client-Secret`.
+    pub cf_client_secret: Option<Secret>,
+    /// Appended to the application name (e.g. `-qa`); empty by default.
+    pub app_suffix: String,
+}
+
+/// The `mattermost` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MattermostConfig {
+    /// The Mattermost server, without a trailing slash.
+    pub url: String,
+    /// The bot account's access token.
+    pub token: Secret,
+    /// The bot's username, without `@`.
+    pub bot_username: String,
+    /// Channel ids that may drive the bot; empty means any.
+    pub channels: Vec<String>,
+}

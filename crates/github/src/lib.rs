@@ -1,0 +1,47 @@
+//! Shipyard's GitHub client: the REST and GraphQL calls Shipyard makes, and webhook verification.
+//!
+//! Built on reqwest rather than a general-purpose SDK because Shipyard's needs are narrow but
+//! strict: every call shares one concurrency limit, one rate-limit state (so a limit hit by one
+//! caller pauses all of them, with one warning), jittered retries on transient failures, and an
+//! ETag cache that makes unchanged answers free. See `docs/architecture.md`.
+//!
+//! It is not a model of GitHub: it returns the few fields Shipyard uses, in Shipyard's own types.
+//!
+//! Layout:
+//! - [`transport`]: one HTTP exchange with retries, rate limits, ETags and the concurrency limit.
+//! - [`api`]: the endpoints (org repos, compare, pulls) and the GraphQL overview query.
+//! - [`webhook`]: `X-Hub-Signature-256` verification.
+
+pub mod api;
+pub mod transport;
+pub mod webhook;
+
+pub use api::{BranchOverview, CompareResult, OrgRepo};
+pub use transport::{GitHub, GitHubOptions, RequestStats};
+
+use std::time::Duration;
+
+/// What went wrong talking to GitHub, in terms a caller can act on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GithubError {
+    /// GitHub could not be reached or kept failing (5xx, resets, timeouts) after retries.
+    #[error("GitHub is unavailable: {0}")]
+    Unavailable(String),
+    /// The rate limit is exhausted until the given unix time.
+    #[error("GitHub rate limit exhausted; it resets in {}", humantime::format_duration(Duration::from_secs(*.reset_in_secs)))]
+    RateLimited {
+        /// Seconds until GitHub accepts calls again.
+        reset_in_secs: u64,
+    },
+    /// GitHub refused the request (bad credentials, no access, invalid input).
+    #[error("GitHub refused the request ({status}): {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// GitHub's message.
+        message: String,
+    },
+    /// GitHub answered something Shipyard could not read.
+    #[error("unexpected answer from GitHub: {0}")]
+    Decode(String),
+}

@@ -1,0 +1,415 @@
+//! One exchange with GitHub: concurrency limit, retries, rate limits and ETags, shared by every
+//! caller of one [`GitHub`] value.
+
+use crate::GithubError;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
+
+/// How to reach GitHub and how patient to be with it.
+#[derive(Debug, Clone)]
+pub struct GitHubOptions {
+    /// REST base URL, e.g. `https://api.github.com` or `https://ghe.example.com/api/v3`.
+    pub api_url: String,
+    /// GraphQL endpoint.
+    pub graphql_url: String,
+    /// Bearer token; never logged.
+    pub token: Option<String>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Retries of one request after a 5xx, a reset connection or a timeout.
+    pub max_retries: u32,
+    /// First retry delay; doubles each time, with full jitter.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_cap: Duration,
+    /// A rate limit that resets sooner than this is waited out; a later one fails the call.
+    pub max_rate_limit_wait: Duration,
+    /// Shortest pause after a rate-limit answer.
+    pub rate_limit_floor: Duration,
+    /// Time limit for one attempt.
+    pub request_timeout: Duration,
+    /// Entries kept in the ETag cache.
+    pub etag_cache_entries: usize,
+}
+
+impl GitHubOptions {
+    /// Options with production defaults for the given endpoints.
+    pub fn new(api_url: impl Into<String>, graphql_url: impl Into<String>, token: Option<String>) -> Self {
+        GitHubOptions {
+            api_url: api_url.into().trim_end_matches('/').to_owned(),
+            graphql_url: graphql_url.into(),
+            token,
+            concurrency: 8,
+            max_retries: 4,
+            retry_base: Duration::from_millis(250),
+            retry_cap: Duration::from_secs(8),
+            max_rate_limit_wait: Duration::from_secs(10),
+            rate_limit_floor: Duration::ZERO,
+            request_timeout: Duration::from_secs(30),
+            etag_cache_entries: 4096,
+        }
+    }
+}
+
+/// Counters of what the client did, for benchmarks and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    /// HTTP requests sent (every attempt).
+    pub requests: u64,
+    /// Attempts that were retries.
+    pub retries: u64,
+    /// Answers served from the ETag cache after a 304.
+    pub not_modified: u64,
+    /// Rate-limit answers received.
+    pub rate_limited: u64,
+    /// Last `x-ratelimit-remaining` seen, or -1.
+    pub rate_limit_remaining: i64,
+}
+
+/// An answer from GitHub whose status the caller interprets (anything but 5xx and rate limits).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, GithubError> {
+        serde_json::from_slice(&self.body).map_err(|e| GithubError::Decode(e.to_string()))
+    }
+
+    /// GitHub's `message` field of an error answer, or the status text.
+    pub fn message(&self) -> String {
+        serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| self.status.canonical_reason().unwrap_or("error").to_owned())
+    }
+
+    pub fn rejected(&self) -> GithubError {
+        GithubError::Rejected { status: self.status.as_u16(), message: self.message() }
+    }
+}
+
+/// A GitHub API client. Cheap to clone; clones share limits, rate-limit state and cache.
+#[derive(Clone)]
+pub struct GitHub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    opts: GitHubOptions,
+    permits: Semaphore,
+    /// Unix seconds before which no request is sent.
+    blocked_until: AtomicU64,
+    warned: AtomicBool,
+    etags: Mutex<EtagCache>,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    not_modified: AtomicU64,
+    rate_limited: AtomicU64,
+    remaining: std::sync::atomic::AtomicI64,
+}
+
+impl std::fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHub").field("api_url", &self.inner.opts.api_url).finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct EtagCache {
+    entries: HashMap<String, (String, bytes::Bytes)>,
+    order: VecDeque<String>,
+}
+
+impl EtagCache {
+    fn get(&self, url: &str) -> Option<&(String, bytes::Bytes)> {
+        self.entries.get(url)
+    }
+
+    fn put(&mut self, url: String, etag: String, body: bytes::Bytes, cap: usize) {
+        if self.entries.insert(url.clone(), (etag, body)).is_none() {
+            self.order.push_back(url);
+        }
+        while self.order.len() > cap {
+            if let Some(old) = self.order.pop_front() {
+                self.entries.remove(&old);
+            }
+        }
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+enum Attempt {
+    Done(Answer),
+    Retry(String),
+    Limited { until: u64 },
+}
+
+impl GitHub {
+    /// Builds a client. Fails only if the TLS stack cannot start.
+    pub fn new(opts: GitHubOptions) -> Result<Self, GithubError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/vnd.github+json"));
+        headers.insert("x-github-api-version", HeaderValue::from_static("2022-11-28"));
+        if let Some(token) = &opts.token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| GithubError::Decode("the GitHub token contains characters not allowed in a header".into()))?;
+            value.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("shipyard/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            // Redirects are followed by hand where GitHub uses them, so the token never leaves GitHub.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(opts.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| GithubError::Unavailable(format!("cannot start the HTTP client: {e}")))?;
+        let permits = Semaphore::new(opts.concurrency.max(1));
+        Ok(GitHub {
+            inner: Arc::new(Inner {
+                http,
+                permits,
+                opts,
+                blocked_until: AtomicU64::new(0),
+                warned: AtomicBool::new(false),
+                etags: Mutex::new(EtagCache::default()),
+                requests: AtomicU64::new(0),
+                retries: AtomicU64::new(0),
+                not_modified: AtomicU64::new(0),
+                rate_limited: AtomicU64::new(0),
+                remaining: std::sync::atomic::AtomicI64::new(-1),
+            }),
+        })
+    }
+
+    /// The options this client was built with.
+    pub fn options(&self) -> &GitHubOptions {
+        &self.inner.opts
+    }
+
+    /// Counters since the client was built.
+    pub fn stats(&self) -> RequestStats {
+        let i = &self.inner;
+        RequestStats {
+            requests: i.requests.load(Ordering::Relaxed),
+            retries: i.retries.load(Ordering::Relaxed),
+            not_modified: i.not_modified.load(Ordering::Relaxed),
+            rate_limited: i.rate_limited.load(Ordering::Relaxed),
+            rate_limit_remaining: i.remaining.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A REST URL from a path below the API base.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.inner.opts.api_url, path)
+    }
+
+    /// GET with the ETag cache: an unchanged answer costs no rate limit.
+    pub(crate) async fn get(&self, url: &str) -> Result<Answer, GithubError> {
+        let cached = self.cached(url);
+        let answer = self.exchange(Method::GET, url, None, cached.as_ref().map(|c| c.0.as_str())).await?;
+        if answer.status == StatusCode::NOT_MODIFIED {
+            if let Some((_, body)) = cached {
+                self.inner.not_modified.fetch_add(1, Ordering::Relaxed);
+                return Ok(Answer { status: StatusCode::OK, headers: answer.headers, body });
+            }
+            return Err(GithubError::Decode("304 Not Modified without a cached answer".into()));
+        }
+        if answer.status == StatusCode::OK {
+            if let Some(etag) = answer.headers.get(header::ETAG).and_then(|v| v.to_str().ok()) {
+                if let Ok(mut cache) = self.inner.etags.lock() {
+                    cache.put(url.to_owned(), etag.to_owned(), answer.body.clone(), self.inner.opts.etag_cache_entries);
+                }
+            }
+        }
+        Ok(answer)
+    }
+
+    /// POST a JSON body (GraphQL).
+    pub(crate) async fn post_json(&self, url: &str, body: &serde_json::Value) -> Result<Answer, GithubError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| GithubError::Decode(e.to_string()))?;
+        self.exchange(Method::POST, url, Some(bytes::Bytes::from(bytes)), None).await
+    }
+
+    fn cached(&self, url: &str) -> Option<(String, bytes::Bytes)> {
+        self.inner.etags.lock().ok()?.get(url).cloned()
+    }
+
+    /// Sends one request until it gets a final answer, retrying transient failures and waiting
+    /// out short rate limits.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<bytes::Bytes>,
+        etag: Option<&str>,
+    ) -> Result<Answer, GithubError> {
+        let mut failures = 0u32;
+        let mut limit_waits = 0u32;
+        loop {
+            self.wait_for_rate_limit(&mut limit_waits).await?;
+            let attempt = {
+                let _permit = self
+                    .inner
+                    .permits
+                    .acquire()
+                    .await
+                    .map_err(|_| GithubError::Unavailable("client is shutting down".into()))?;
+                self.attempt(&method, url, body.clone(), etag).await
+            };
+            match attempt {
+                Attempt::Done(answer) => return Ok(answer),
+                Attempt::Limited { until } => {
+                    self.inner.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    self.block_until(until);
+                }
+                Attempt::Retry(reason) => {
+                    failures += 1;
+                    if failures > self.inner.opts.max_retries {
+                        return Err(GithubError::Unavailable(reason));
+                    }
+                    self.inner.retries.fetch_add(1, Ordering::Relaxed);
+                    let delay = self.backoff(failures);
+                    tracing::debug!(%method, url = %redact(url), %reason, ?delay, "retrying GitHub request");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, method: &Method, url: &str, body: Option<bytes::Bytes>, etag: Option<&str>) -> Attempt {
+        let mut req = self.inner.http.request(method.clone(), url);
+        if let Some(etag) = etag {
+            req = req.header(header::IF_NONE_MATCH, etag);
+        }
+        if let Some(body) = body {
+            req = req.header(header::CONTENT_TYPE, "application/json").body(body);
+        }
+        let started = Instant::now();
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let result = async {
+            let resp = req.send().await?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await?;
+            Ok::<_, reqwest::Error>((status, headers, body))
+        }
+        .await;
+        let (status, headers, body) = match result {
+            Ok(parts) => parts,
+            Err(e) => {
+                tracing::debug!(%method, url = %redact(url), error = %e, elapsed = ?started.elapsed(), "GitHub request failed");
+                let kind = if e.is_timeout() { "timed out" } else { "connection failed" };
+                return Attempt::Retry(format!("{kind} ({})", without_url(&e)));
+            }
+        };
+        tracing::debug!(%method, url = %redact(url), status = status.as_u16(), elapsed = ?started.elapsed(), "GitHub request");
+        if let Some(remaining) = header_u64(&headers, "x-ratelimit-remaining") {
+            self.inner.remaining.store(remaining as i64, Ordering::Relaxed);
+        }
+        if let Some(until) = rate_limit_until(status, &headers, &body) {
+            return Attempt::Limited { until };
+        }
+        if status.is_server_error() {
+            return Attempt::Retry(format!("GitHub answered {status}"));
+        }
+        // Last call of the window: later calls would fail, so pause them until the reset.
+        if header_u64(&headers, "x-ratelimit-remaining") == Some(0) {
+            if let Some(reset) = header_u64(&headers, "x-ratelimit-reset") {
+                self.block_until(reset);
+            }
+        }
+        Attempt::Done(Answer { status, headers, body })
+    }
+
+    fn block_until(&self, until: u64) {
+        let floor = now_unix() + self.inner.opts.rate_limit_floor.as_secs();
+        let until = until.max(floor);
+        let previous = self.inner.blocked_until.fetch_max(until, Ordering::SeqCst);
+        if previous < now_unix() && !self.inner.warned.swap(true, Ordering::SeqCst) {
+            tracing::warn!(resets_in_secs = until.saturating_sub(now_unix()), "GitHub rate limit reached; pausing GitHub calls until it resets");
+        }
+    }
+
+    /// Waits out a short rate-limit pause; a long one fails the call at once.
+    async fn wait_for_rate_limit(&self, waits: &mut u32) -> Result<(), GithubError> {
+        let until = self.inner.blocked_until.load(Ordering::SeqCst);
+        let now = now_unix();
+        if until <= now {
+            if until != 0 {
+                self.inner.warned.store(false, Ordering::SeqCst);
+            }
+            return Ok(());
+        }
+        let wait = Duration::from_secs(until - now);
+        if wait > self.inner.opts.max_rate_limit_wait || *waits >= 3 {
+            return Err(GithubError::RateLimited { reset_in_secs: until - now });
+        }
+        *waits += 1;
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        let base = self.inner.opts.retry_base.as_millis() as u64;
+        let cap = self.inner.opts.retry_cap.as_millis() as u64;
+        let ceiling = base.saturating_mul(1u64 << failures.min(16)).min(cap).max(1);
+        Duration::from_millis(rand::random_range(ceiling / 2..=ceiling))
+    }
+}
+
+/// When an answer says the rate limit is exhausted, the unix time it resets.
+fn rate_limit_until(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<u64> {
+    let now = now_unix();
+    let limited_status = status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS;
+    if limited_status {
+        if let Some(after) = header_u64(headers, "retry-after") {
+            return Some(now + after);
+        }
+        if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
+            return Some(header_u64(headers, "x-ratelimit-reset").unwrap_or(now + 60));
+        }
+    }
+    // GraphQL reports an exhausted limit as 200 with an error of type RATE_LIMITED.
+    if status == StatusCode::OK && header_u64(headers, "x-ratelimit-remaining") == Some(0) {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let limited = v.get("errors")?.as_array()?.iter().any(|e| e.get("type").and_then(|t| t.as_str()) == Some("RATE_LIMITED"));
+        if limited {
+            return Some(header_u64(headers, "x-ratelimit-reset").unwrap_or(now + 60));
+        }
+    }
+    None
+}
+
+/// The URL without its query, for logs.
+fn redact(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    last.unwrap_or_else(|| "network error".into())
+}
