@@ -1,0 +1,153 @@
+//! Shipyard's use cases: the one place where the domain rules (`shipyard-core`), the database
+//! (`shipyard-store`) and the upstreams (`shipyard-github`) meet.
+//!
+//! The engine knows nothing of HTTP requests, HTML or chat: the web edge and the bot call the
+//! same functions with a [`Caller`] and get domain values or an [`EngineError`] back.
+//!
+//! Layout:
+//! - [`releases`]: create, read, refresh, edit, exclude, depend, sign off, change status.
+//! - [`gather`]: which repos of the org change between two branches.
+//! - [`events`]: live "release changed" events.
+//! - [`clock`]: time as a trait.
+
+pub mod clock;
+pub mod events;
+pub mod gather;
+pub mod releases;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use events::{EventBus, EventKind, ReleaseEvent};
+pub use gather::{Gathered, GithubSetup, SkipReason};
+pub use releases::{NewRelease, ReleasePatch, ReleaseView, RepoPatch};
+
+use shipyard_core::release::RuleError;
+use shipyard_core::{Actor, Role};
+use shipyard_github::GithubError;
+use shipyard_store::{Store, StoreError};
+use std::sync::Arc;
+
+/// Who is asking, and with which roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Recorded in history.
+    pub actor: Actor,
+    /// What they may do.
+    pub roles: Vec<Role>,
+}
+
+/// Why a use case did not happen. The web edge maps each variant to one status and error code.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No such release or repo.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A field of the request is wrong.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field, as the API names it.
+        field: &'static str,
+        /// Why, for a person.
+        message: String,
+    },
+    /// The caller lacks a role.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with the release's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// GitHub says the request cannot be met (e.g. the branch exists nowhere).
+    #[error("{0}")]
+    UpstreamRejected(String),
+    /// GitHub is rate limited.
+    #[error("{0}")]
+    RateLimited(String),
+    /// GitHub is down or unreachable, or not configured.
+    #[error("{0}")]
+    UpstreamUnavailable(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<RuleError> for EngineError {
+    fn from(e: RuleError) -> Self {
+        match e {
+            RuleError::MissingRole { .. } | RuleError::NoApproverRole => EngineError::Forbidden(e.to_string()),
+            RuleError::SameUser { .. } | RuleError::ReadOnly(_) | RuleError::Transition { .. } => {
+                EngineError::Conflict(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<GithubError> for EngineError {
+    fn from(e: GithubError) -> Self {
+        match e {
+            GithubError::RateLimited { .. } => EngineError::RateLimited(e.to_string()),
+            GithubError::Rejected { status: 401, .. } => {
+                EngineError::UpstreamUnavailable("GitHub rejected Shipyard's credentials (check github.token)".into())
+            }
+            GithubError::Rejected { .. } => EngineError::UpstreamRejected(e.to_string()),
+            GithubError::Unavailable(_) | GithubError::Decode(_) => EngineError::UpstreamUnavailable(e.to_string()),
+        }
+    }
+}
+
+/// Settings of the engine that come from configuration.
+#[derive(Debug, Clone, Default)]
+pub struct EngineSettings {
+    /// `approvals.allow_same_user`.
+    pub allow_same_user: bool,
+}
+
+/// The use cases, ready to be shared by the web edge, the bot and the trackers.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    github: Option<GithubSetup>,
+    settings: EngineSettings,
+    clock: Arc<dyn Clock>,
+    events: EventBus,
+}
+
+impl Engine {
+    /// Assembles an engine. `github` is `None` when the configuration has no GitHub section.
+    pub fn new(store: Store, github: Option<GithubSetup>, settings: EngineSettings, clock: Arc<dyn Clock>) -> Self {
+        Engine { inner: Arc::new(Inner { store, github, settings, clock, events: EventBus::default() }) }
+    }
+
+    /// The store (for readiness checks).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The live event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    /// Now, by the engine's clock.
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    /// The GitHub organisation, if GitHub is configured.
+    pub fn org(&self) -> Option<&str> {
+        self.inner.github.as_ref().map(|g| g.org.as_str())
+    }
+
+    /// The GitHub client, if configured.
+    pub fn github(&self) -> Option<&GithubSetup> {
+        self.inner.github.as_ref()
+    }
+
+    fn github_or_unavailable(&self) -> Result<&GithubSetup, EngineError> {
+        self.inner.github.as_ref().ok_or_else(|| {
+            EngineError::UpstreamUnavailable("GitHub is not configured: add a `github` section to the configuration".into())
+        })
+    }
+}

@@ -1,0 +1,538 @@
+//! Release use cases. Each mutation runs in one database transaction that locks the release row,
+//! applies a rule from `shipyard-core`, writes the rows and the history together, and only then
+//! announces a live event.
+
+use crate::events::EventKind;
+use crate::gather::Gathered;
+use crate::{Caller, Engine, EngineError};
+use futures::future::join_all;
+use serde_json::json;
+use shipyard_core::change::{PullInfo, PrState, RepoChange};
+use shipyard_core::history::HistoryAction;
+use shipyard_core::order::{DeployOrder, OrderNode, deploy_order};
+use shipyard_core::refresh::{StoredRepo, plan_refresh};
+use shipyard_core::release::{Approval, SignOffOutcome, SignOffs, check_status_change, fingerprint};
+use shipyard_core::{Actor, BranchName, ReleaseId, ReleaseStatus, SignOffKind};
+use shipyard_store::{NewHistory, ReleaseFilter, ReleasePage, ReleaseRecord, RepoRecord, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most bytes of notes or breaking-change text.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Most dependencies of one repo.
+pub const MAX_DEPENDENCIES: usize = 100;
+
+/// A request to create a release.
+#[derive(Debug, Clone, Default)]
+pub struct NewRelease {
+    /// Branch the changes come from.
+    pub source_branch: String,
+    /// Branch they go to.
+    pub dest_branch: String,
+    /// Mattermost channel to keep informed.
+    pub channel_id: Option<String>,
+}
+
+/// Edits of a release's own fields.
+#[derive(Debug, Clone, Default)]
+pub struct ReleasePatch {
+    /// New notes (Markdown).
+    pub notes: Option<String>,
+    /// New breaking-change text (Markdown).
+    pub breaking_changes: Option<String>,
+    /// `deployed` or `cancelled`.
+    pub status: Option<String>,
+}
+
+/// Edits of one release repo.
+#[derive(Debug, Clone, Default)]
+pub struct RepoPatch {
+    /// Take the repo out of the release, or put it back.
+    pub excluded: Option<bool>,
+    /// Repos of the same release that must deploy first.
+    pub depends_on: Option<Vec<String>>,
+}
+
+/// A release with its repos and deploy order, as every reader wants it.
+#[derive(Debug, Clone)]
+pub struct ReleaseView {
+    /// The release row.
+    pub release: ReleaseRecord,
+    /// Its repos, by name.
+    pub repos: Vec<RepoRecord>,
+    /// Deploy order of the included repos.
+    pub deploy_order: DeployOrder,
+    /// The GitHub organisation.
+    pub org: String,
+}
+
+/// A created release and what the gathering found.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The release.
+    pub view: ReleaseView,
+    /// Counts of skipped repos, by reason.
+    pub gathered: Gathered,
+}
+
+/// One write to a repo row, collected while the rules run and applied afterwards.
+enum RepoOp {
+    Excluded(i64, bool),
+    DependsOn(i64, Vec<String>),
+    Update(RepoChange),
+    Insert(RepoChange),
+    Pull(i64, Option<PullInfo>),
+}
+
+/// A mutation in progress: the locked release, its repos, and what to write.
+struct Change<'a> {
+    caller: &'a Caller,
+    now: i64,
+    release: ReleaseRecord,
+    repos: Vec<RepoRecord>,
+    ops: Vec<RepoOp>,
+    history: Vec<NewHistory>,
+    events: BTreeSet<EventKindOrd>,
+    release_dirty: bool,
+}
+
+/// `EventKind` in a set, in a fixed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct EventKindOrd(u8);
+
+impl From<EventKind> for EventKindOrd {
+    fn from(k: EventKind) -> Self {
+        EventKindOrd(k as u8)
+    }
+}
+
+fn kind_of(k: EventKindOrd) -> EventKind {
+    [EventKind::Updated, EventKind::Repos, EventKind::Approvals, EventKind::Ci, EventKind::Deployment, EventKind::History]
+        .into_iter()
+        .find(|e| *e as u8 == k.0)
+        .unwrap_or(EventKind::Updated)
+}
+
+impl Change<'_> {
+    fn record(&mut self, action: HistoryAction, details: serde_json::Value) {
+        self.history.push(NewHistory { action, actor: self.caller.actor.clone(), details, created_at: self.now });
+        self.events.insert(EventKind::History.into());
+    }
+
+    fn touch(&mut self, kind: EventKind) {
+        self.events.insert(kind.into());
+        if kind == EventKind::Updated || kind == EventKind::Approvals {
+            self.release_dirty = true;
+        }
+    }
+
+    fn approval(&self) -> Approval {
+        Approval { status: self.release.status, sign_offs: self.release.sign_offs.clone() }
+    }
+
+    fn set_approval(&mut self, a: Approval) {
+        let before = self.release.status;
+        self.release.status = a.status;
+        self.release.sign_offs = a.sign_offs;
+        self.touch(EventKind::Approvals);
+        if before != a.status {
+            if a.status == ReleaseStatus::Approved {
+                self.release.approval_cycle += 1;
+            }
+            self.record(HistoryAction::StatusChanged, json!({"from": before.as_str(), "to": a.status.as_str()}));
+            self.touch(EventKind::Updated);
+        }
+    }
+
+    fn read_only_guard(&self) -> Result<(), EngineError> {
+        if self.release.status.is_read_only() {
+            return Err(shipyard_core::release::RuleError::ReadOnly(self.release.status).into());
+        }
+        Ok(())
+    }
+
+    /// Recomputes the fingerprint; when the snapshot moved, both sign-offs go.
+    fn reconcile_snapshot(&mut self, reason: &str, repos: &[String]) -> Result<(), EngineError> {
+        let fp = fingerprint(
+            self.repos.iter().filter(|r| !r.excluded).map(|r| (r.change.repo_name.as_str(), r.change.head_sha.as_str())),
+        );
+        if fp == self.release.content_fingerprint {
+            return Ok(());
+        }
+        self.release.content_fingerprint = fp;
+        self.release_dirty = true;
+        let mut approval = self.approval();
+        let dropped = approval.reset()?;
+        if !dropped.is_empty() {
+            let kinds: Vec<&str> = dropped.iter().map(|k| k.as_str()).collect();
+            self.record(HistoryAction::ApprovalsReset, json!({"reason": reason, "repos": repos, "sign_offs": kinds}));
+            self.set_approval(approval);
+        }
+        Ok(())
+    }
+}
+
+fn parse_id(id: &str) -> Result<ReleaseId, EngineError> {
+    ReleaseId::parse(id).ok_or_else(|| EngineError::NotFound(format!("release `{}`", id.chars().take(40).collect::<String>())))
+}
+
+fn check_text(field: &'static str, text: &str) -> Result<(), EngineError> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(EngineError::Invalid { field, message: format!("is {} bytes; at most {MAX_TEXT_BYTES} are allowed", text.len()) });
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Compares the two branches across the org and stores the repos that change.
+    pub async fn create_release(&self, caller: &Caller, new: NewRelease) -> Result<Created, EngineError> {
+        let source = BranchName::parse(new.source_branch.trim())
+            .map_err(|e| EngineError::Invalid { field: "source_branch", message: e.to_string() })?;
+        let dest = BranchName::parse(new.dest_branch.trim())
+            .map_err(|e| EngineError::Invalid { field: "dest_branch", message: e.to_string() })?;
+        if source == dest {
+            return Err(EngineError::Invalid { field: "dest_branch", message: "must differ from source_branch".into() });
+        }
+        if let Some(ch) = &new.channel_id {
+            if ch.is_empty() || ch.len() > 64 || !ch.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(EngineError::Invalid { field: "channel_id", message: "must be a Mattermost channel id (letters and digits)".into() });
+            }
+        }
+        let github = self.github_or_unavailable()?;
+        let gathered = github.gather(source.as_str(), dest.as_str()).await?;
+        if gathered.with_source == 0 {
+            return Err(EngineError::UpstreamRejected(format!("branch `{source}` does not exist in any repository of {}", github.org)));
+        }
+        if gathered.with_dest == 0 {
+            return Err(EngineError::UpstreamRejected(format!("branch `{dest}` does not exist in any repository of {}", github.org)));
+        }
+        if gathered.changed.is_empty() {
+            return Err(EngineError::UpstreamRejected(format!(
+                "nothing to release: no repository of {} has commits in `{source}` that `{dest}` lacks",
+                github.org
+            )));
+        }
+
+        let now = self.now();
+        let id = ReleaseId::from_random(rand::random());
+        let release = ReleaseRecord {
+            id: id.clone(),
+            org: github.org.clone(),
+            source_branch: source,
+            dest_branch: dest,
+            status: ReleaseStatus::Pending,
+            notes: String::new(),
+            breaking_changes: String::new(),
+            created_by: caller.actor.clone(),
+            created_at: now,
+            last_refreshed_at: now,
+            content_fingerprint: fingerprint(gathered.changed.iter().map(|c| (c.repo_name.as_str(), c.head_sha.as_str()))),
+            sign_offs: SignOffs::default(),
+            channel_id: new.channel_id,
+            chat_post_id: None,
+            approval_cycle: 0,
+            version: 0,
+        };
+        let skipped: BTreeMap<String, usize> =
+            gathered.skipped.iter().map(|(k, v)| (serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(), *v)).collect();
+        let history = NewHistory {
+            action: HistoryAction::Created,
+            actor: caller.actor.clone(),
+            details: json!({
+                "repos": gathered.changed.len(),
+                "commits": gathered.changed.iter().map(|c| c.commit_count).sum::<u64>(),
+                "scanned": gathered.scanned,
+                "skipped": skipped,
+            }),
+            created_at: now,
+        };
+        self.store().insert_release(&release, &gathered.changed, &[history]).await?;
+        tracing::info!(release = %id, source = %release.source_branch, dest = %release.dest_branch, repos = gathered.changed.len(), "release created");
+        self.events().publish(&id, &[EventKind::Updated], now);
+        let view = self.release(id.as_str()).await?;
+        Ok(Created { view, gathered })
+    }
+
+    /// One release with its repos and deploy order.
+    pub async fn release(&self, id: &str) -> Result<ReleaseView, EngineError> {
+        let id = parse_id(id)?;
+        let release = self.store().release(&id).await?.ok_or_else(|| EngineError::NotFound(format!("release `{id}`")))?;
+        let repos = self.store().repos(&id).await?;
+        Ok(self.view(release, repos))
+    }
+
+    fn view(&self, release: ReleaseRecord, repos: Vec<RepoRecord>) -> ReleaseView {
+        let nodes: Vec<OrderNode<'_>> = repos
+            .iter()
+            .map(|r| OrderNode { name: &r.change.repo_name, excluded: r.excluded, depends_on: &r.depends_on })
+            .collect();
+        let deploy_order = deploy_order(&nodes);
+        let org = release.org.clone();
+        ReleaseView { release, repos, deploy_order, org }
+    }
+
+    /// Releases, newest first.
+    pub async fn list_releases(&self, filter: &ReleaseFilter) -> Result<ReleasePage, EngineError> {
+        self.store().list_releases(filter).await.map_err(|e| match e {
+            StoreError::InvalidCursor => EngineError::Invalid { field: "cursor", message: "is not a cursor this server issued".into() },
+            other => other.into(),
+        })
+    }
+
+    /// The history of a release, oldest first.
+    pub async fn history(&self, id: &str) -> Result<Vec<shipyard_store::HistoryRecord>, EngineError> {
+        let id = parse_id(id)?;
+        if self.store().release(&id).await?.is_none() {
+            return Err(EngineError::NotFound(format!("release `{id}`")));
+        }
+        Ok(self.store().history(&id).await?)
+    }
+
+    /// Runs `rules` on the locked release and writes what they decided, all or nothing.
+    async fn mutate<F>(&self, caller: &Caller, id: &str, rules: F) -> Result<ReleaseView, EngineError>
+    where
+        F: FnOnce(&mut Change<'_>) -> Result<(), EngineError>,
+    {
+        let id = parse_id(id)?;
+        let mut tx = self.store().begin().await?;
+        let release = tx.lock_release(&id).await?.ok_or_else(|| EngineError::NotFound(format!("release `{id}`")))?;
+        let repos = tx.repos(&id).await?;
+        let mut change = Change {
+            caller,
+            now: self.now(),
+            release,
+            repos,
+            ops: Vec::new(),
+            history: Vec::new(),
+            events: BTreeSet::new(),
+            release_dirty: false,
+        };
+        rules(&mut change)?;
+        if change.history.is_empty() && change.ops.is_empty() && !change.release_dirty {
+            drop(tx);
+            return Ok(self.view(change.release, change.repos));
+        }
+        for op in &change.ops {
+            match op {
+                RepoOp::Excluded(repo_id, excluded) => tx.set_repo_excluded(*repo_id, *excluded).await?,
+                RepoOp::DependsOn(repo_id, deps) => tx.set_repo_depends_on(*repo_id, deps).await?,
+                RepoOp::Update(c) => tx.update_repo_change(&id, c).await?,
+                RepoOp::Insert(c) => {
+                    tx.insert_repo(&id, c).await?;
+                }
+                RepoOp::Pull(repo_id, pull) => tx.update_repo_pull(*repo_id, pull.as_ref()).await?,
+            }
+        }
+        let version = tx.save_release(&change.release).await?;
+        for h in &change.history {
+            tx.append_history(&id, h).await?;
+        }
+        let repos = tx.repos(&id).await?;
+        let mut release = change.release;
+        release.version = version;
+        tx.commit().await?;
+        let kinds: Vec<EventKind> = change.events.iter().map(|k| kind_of(*k)).collect();
+        self.events().publish(&id, &kinds, change.now);
+        Ok(self.view(release, repos))
+    }
+
+    /// Gives the `kind` sign-off to the current snapshot.
+    pub async fn approve(&self, caller: &Caller, id: &str, kind: SignOffKind) -> Result<ReleaseView, EngineError> {
+        let allow_same_user = self.inner.settings.allow_same_user;
+        self.mutate(caller, id, |c| {
+            let mut approval = c.approval();
+            let fp = c.release.content_fingerprint.clone();
+            let outcome = approval.approve(kind, &c.caller.actor, &c.caller.roles, &fp, c.now, allow_same_user)?;
+            if outcome != SignOffOutcome::Unchanged {
+                c.record(HistoryAction::approved(kind), json!({"fingerprint": fp}));
+                c.set_approval(approval);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Withdraws the `kind` sign-off.
+    pub async fn revoke(&self, caller: &Caller, id: &str, kind: SignOffKind) -> Result<ReleaseView, EngineError> {
+        self.mutate(caller, id, |c| {
+            let mut approval = c.approval();
+            let previous = approval.sign_offs.get(kind).map(|s| s.by.name.clone());
+            if approval.revoke(kind, &c.caller.roles)? != SignOffOutcome::Unchanged {
+                c.record(HistoryAction::revoked(kind), json!({"previously_by": previous}));
+                c.set_approval(approval);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Edits notes, breaking-change text and status.
+    pub async fn update_release(&self, caller: &Caller, id: &str, patch: ReleasePatch) -> Result<ReleaseView, EngineError> {
+        if let Some(n) = &patch.notes {
+            check_text("notes", n)?;
+        }
+        if let Some(b) = &patch.breaking_changes {
+            check_text("breaking_changes", b)?;
+        }
+        let target = match patch.status.as_deref() {
+            None => None,
+            Some(s @ ("deployed" | "cancelled")) => ReleaseStatus::parse(s),
+            Some(other) => {
+                return Err(EngineError::Invalid {
+                    field: "status",
+                    message: format!("`{}` is not allowed; use `deployed` or `cancelled`", other.chars().take(40).collect::<String>()),
+                });
+            }
+        };
+        self.mutate(caller, id, |c| {
+            let mut fields = Vec::new();
+            if patch.notes.is_some() || patch.breaking_changes.is_some() {
+                c.read_only_guard()?;
+            }
+            if let Some(n) = patch.notes.filter(|n| *n != c.release.notes) {
+                c.release.notes = n;
+                fields.push("notes");
+            }
+            if let Some(b) = patch.breaking_changes.filter(|b| *b != c.release.breaking_changes) {
+                c.release.breaking_changes = b;
+                fields.push("breaking_changes");
+            }
+            if !fields.is_empty() {
+                c.record(HistoryAction::NotesUpdated, json!({"fields": fields}));
+                c.touch(EventKind::Updated);
+            }
+            if let Some(to) = target {
+                let from = c.release.status;
+                if check_status_change(from, to, &c.caller.roles)? {
+                    c.release.status = to;
+                    c.record(HistoryAction::StatusChanged, json!({"from": from.as_str(), "to": to.as_str()}));
+                    c.touch(EventKind::Updated);
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Excludes or includes a repo, or sets its dependencies.
+    pub async fn update_repo(&self, caller: &Caller, id: &str, repo_id: i64, patch: RepoPatch) -> Result<ReleaseView, EngineError> {
+        if let Some(deps) = &patch.depends_on {
+            if deps.len() > MAX_DEPENDENCIES {
+                return Err(EngineError::Invalid { field: "depends_on", message: format!("at most {MAX_DEPENDENCIES} repositories") });
+            }
+        }
+        self.mutate(caller, id, |c| {
+            c.read_only_guard()?;
+            let Some(index) = c.repos.iter().position(|r| r.id == repo_id) else {
+                return Err(EngineError::NotFound(format!("repo {repo_id} in release `{}`", c.release.id)));
+            };
+            let name = c.repos[index].change.repo_name.clone();
+            if let Some(deps) = patch.depends_on {
+                let names: BTreeSet<&str> = c.repos.iter().map(|r| r.change.repo_name.as_str()).collect();
+                let mut clean = BTreeSet::new();
+                for d in &deps {
+                    let d = d.trim();
+                    if d == name {
+                        return Err(EngineError::Invalid { field: "depends_on", message: format!("{name} cannot depend on itself") });
+                    }
+                    if !names.contains(d) {
+                        return Err(EngineError::Invalid {
+                            field: "depends_on",
+                            message: format!("`{}` is not a repository of this release", d.chars().take(100).collect::<String>()),
+                        });
+                    }
+                    clean.insert(d.to_owned());
+                }
+                let clean: Vec<String> = clean.into_iter().collect();
+                if clean != c.repos[index].depends_on {
+                    c.repos[index].depends_on = clean.clone();
+                    c.ops.push(RepoOp::DependsOn(repo_id, clean.clone()));
+                    c.record(HistoryAction::DependenciesUpdated, json!({"repo": name, "depends_on": clean}));
+                    c.touch(EventKind::Repos);
+                }
+            }
+            if let Some(excluded) = patch.excluded.filter(|e| *e != c.repos[index].excluded) {
+                c.repos[index].excluded = excluded;
+                c.ops.push(RepoOp::Excluded(repo_id, excluded));
+                let action = if excluded { HistoryAction::RepoExcluded } else { HistoryAction::RepoIncluded };
+                c.record(action, json!({"repo": name}));
+                c.touch(EventKind::Repos);
+                let why = if excluded { "a repository was excluded" } else { "a repository was included again" };
+                c.reconcile_snapshot(why, std::slice::from_ref(&name))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Re-reads every repo from GitHub. New commits in included repos reset both sign-offs.
+    pub async fn refresh(&self, caller: &Caller, id: &str) -> Result<ReleaseView, EngineError> {
+        let current = self.release(id).await?;
+        if current.release.status.is_read_only() {
+            return Err(shipyard_core::release::RuleError::ReadOnly(current.release.status).into());
+        }
+        let github = self.github_or_unavailable()?;
+        let (source, dest) = (current.release.source_branch.as_str(), current.release.dest_branch.as_str());
+        let gathered = github.gather(source, dest).await?;
+        let fresh_names: BTreeSet<&str> = gathered.changed.iter().map(|c| c.repo_name.as_str()).collect();
+        // Repos with nothing ahead any more: most likely their PR merged. Ask for it.
+        let settled: Vec<&RepoRecord> = current.repos.iter().filter(|r| !fresh_names.contains(r.change.repo_name.as_str())).collect();
+        let pulls: BTreeMap<String, Option<PullInfo>> = join_all(settled.iter().map(|r| async move {
+            (r.change.repo_name.clone(), github.pull(&r.change.repo_name, source, dest).await)
+        }))
+        .await
+        .into_iter()
+        .map(|(name, result)| result.map(|p| (name, p)))
+        .collect::<Result<_, _>>()?;
+
+        self.mutate(caller, id, move |c| {
+            c.read_only_guard()?;
+            let stored: Vec<StoredRepo> = c
+                .repos
+                .iter()
+                .map(|r| StoredRepo { name: r.change.repo_name.clone(), head_sha: r.change.head_sha.clone(), excluded: r.excluded })
+                .collect();
+            let plan = plan_refresh(&stored, gathered.changed);
+            let mut merged_now = Vec::new();
+            for name in &plan.settled {
+                let Some(pull) = pulls.get(name) else { continue };
+                let Some(row) = c.repos.iter_mut().find(|r| &r.change.repo_name == name) else { continue };
+                if row.change.pull != *pull {
+                    if pull.as_ref().is_some_and(|p| p.state == PrState::Merged) {
+                        merged_now.push(name.clone());
+                    }
+                    row.change.pull = pull.clone();
+                    c.ops.push(RepoOp::Pull(row.id, pull.clone()));
+                }
+            }
+            let added: Vec<String> = plan.additions.iter().map(|a| a.repo_name.clone()).collect();
+            for update in plan.updates {
+                if let Some(row) = c.repos.iter_mut().find(|r| r.change.repo_name == update.repo_name) {
+                    row.change = update.clone();
+                }
+                c.ops.push(RepoOp::Update(update));
+            }
+            for addition in plan.additions {
+                c.repos.push(RepoRecord {
+                    id: 0,
+                    release_id: c.release.id.clone(),
+                    change: addition.clone(),
+                    excluded: false,
+                    depends_on: Vec::new(),
+                });
+                c.ops.push(RepoOp::Insert(addition));
+            }
+            c.release.last_refreshed_at = c.now;
+            c.touch(EventKind::Updated);
+            c.touch(EventKind::Repos);
+            c.record(HistoryAction::Refreshed, json!({"changed": plan.changed, "added": added, "merged": merged_now}));
+            c.reconcile_snapshot("new commits since the sign-offs", &plan.changed)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// The actor Shipyard records for its own actions.
+pub fn system_actor() -> Actor {
+    Actor::system()
+}

@@ -1,0 +1,71 @@
+//! From configuration to a running server.
+
+use anyhow::Context;
+use shipyard_config::Config;
+use shipyard_core::change::{InfraMatcher, RepoFilter};
+use shipyard_engine::{Clock, Engine, EngineSettings, GithubSetup, SystemClock};
+use shipyard_github::{GitHub, GitHubOptions};
+use shipyard_store::{ApiTokenRecord, Store};
+use shipyard_web::{AppState, Authenticator, TokenEntry};
+use std::future::Future;
+use std::sync::Arc;
+
+/// Builds the GitHub side of the engine from `github`.
+pub fn github_setup(config: &Config) -> anyhow::Result<Option<GithubSetup>> {
+    let Some(gh) = &config.github else { return Ok(None) };
+    let mut options = GitHubOptions::new(gh.api_url.clone(), gh.graphql_url(), gh.token.as_ref().map(|t| t.expose().to_owned()));
+    options.concurrency = gh.concurrency;
+    let client = GitHub::new(options).context("starting the GitHub client")?;
+    Ok(Some(GithubSetup {
+        client,
+        org: gh.org.clone(),
+        filter: RepoFilter::new(&gh.repos.include, &gh.repos.exclude).context("github.repos")?,
+        infra: InfraMatcher::new(&gh.infra_paths).context("github.infra_paths")?,
+        skip_archived: gh.repos.skip_archived,
+        use_graphql: true,
+    }))
+}
+
+/// Opens the database and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database.url).await.context("opening the database")?;
+    store.migrate().await.context("applying database migrations")?;
+    Ok(store)
+}
+
+/// Everything `serve` needs, assembled from configuration.
+pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let store = open_store(config).await?;
+    let mut tokens = Vec::new();
+    let mut records = Vec::new();
+    for t in &config.auth.api_tokens {
+        let entry = TokenEntry::from_hex(&t.name, &t.token_sha256, t.roles.clone())
+            .with_context(|| format!("auth.api_tokens: token `{}` has a malformed token_sha256", t.name))?;
+        tokens.push(entry);
+        records.push(ApiTokenRecord {
+            name: t.name.clone(),
+            token_sha256: t.token_sha256.clone(),
+            roles: t.roles.clone(),
+            created_at: clock.now(),
+            last_used_at: None,
+        });
+    }
+    store.sync_api_tokens(&records).await.context("recording API tokens")?;
+    let engine = Engine::new(
+        store,
+        github_setup(config)?,
+        EngineSettings { allow_same_user: config.approvals.allow_same_user },
+        clock,
+    );
+    Ok(AppState { engine, auth: Authenticator::new(tokens) })
+}
+
+/// Runs the server on `listener` until `shutdown` completes.
+pub async fn serve(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = build_state(config, Arc::new(SystemClock)).await?;
+    shipyard_web::serve(listener, state, shutdown).await.context("serving HTTP")
+}

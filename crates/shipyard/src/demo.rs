@@ -1,0 +1,162 @@
+//! `shipyard demo`: a simulated GitHub org on loopback and the real server against it.
+//!
+//! Nothing here takes a shortcut: the server reaches the simulated GitHub over HTTP with the
+//! same client, engine and store as in production. Only the upstream is simulated.
+
+use crate::app;
+use anyhow::Context;
+use rand::Rng as _;
+use shipyard_config::{ApiTokenConfig, AuthMode, Config, DevUser, GithubConfig, RepoFilter, Secret};
+use shipyard_core::Role;
+use shipyard_sim::github::{SimGithub, seed_demo};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Options of `shipyard demo`.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where the server listens (a loopback address). Port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Keep the SQLite database here instead of a temporary directory.
+    pub data: Option<PathBuf>,
+}
+
+/// A random token of 32 hex characters.
+pub fn random_token(prefix: &str) -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// The people of the demo and their roles.
+pub const DEMO_USERS: [(&str, &[Role]); 3] = [
+    ("dev-lead", &[Role::DevApprover]),
+    ("qa-lead", &[Role::QaApprover]),
+    ("release-admin", &[Role::Admin]),
+];
+
+/// A demo configuration against a running simulated GitHub; returns it with each user's token.
+pub fn demo_config(sim: &SimGithub, github_token: &str, listen: SocketAddr, database_url: String) -> (Config, Vec<(String, String)>) {
+    let mut config = Config::default();
+    config.server.listen = listen;
+    config.server.base_url = format!("http://{listen}");
+    config.database.url = database_url;
+    config.github = Some(GithubConfig {
+        api_url: sim.url(),
+        graphql_url: Some(sim.graphql_url()),
+        org: sim.org(),
+        token: Some(Secret::new(github_token)),
+        webhook_secret: None,
+        repos: RepoFilter::default(),
+        infra_paths: ["helm/**", "charts/**", "terraform/**", "**/Dockerfile", ".github/workflows/**", "k8s/**"]
+            .map(String::from)
+            .to_vec(),
+        concurrency: 8,
+    });
+    config.auth.mode = AuthMode::Dev;
+    let mut tokens = Vec::new();
+    for (name, roles) in DEMO_USERS {
+        let token = random_token("sy_");
+        config.auth.api_tokens.push(ApiTokenConfig {
+            name: name.to_owned(),
+            token_sha256: shipyard_web::token_sha256_hex(&token),
+            roles: roles.to_vec(),
+        });
+        config.auth.dev_users.push(DevUser { name: name.to_owned(), roles: roles.to_vec() });
+        tokens.push((name.to_owned(), token));
+    }
+    (config, tokens)
+}
+
+/// Runs the demo until Ctrl-C.
+pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
+    if !opts.listen.ip().is_loopback() {
+        anyhow::bail!("the demo signs people in without passwords, so it only listens on loopback addresses");
+    }
+    let sim = SimGithub::start("acme").await.context("starting the simulated GitHub")?;
+    let github_token = random_token("ghs_");
+    sim.set_token(Some(github_token.clone()));
+    seed_demo(&sim);
+
+    let (dir, _temp) = match opts.data {
+        Some(d) => {
+            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+            (d, None)
+        }
+        None => {
+            let t = tempfile::tempdir().context("creating a temporary directory")?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(opts.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{} is busy ({e}); picking a free port instead", opts.listen);
+            tokio::net::TcpListener::bind(SocketAddr::new(opts.listen.ip(), 0)).await?
+        }
+    };
+    let addr = listener.local_addr()?;
+    let db_url = format!("sqlite://{}", dir.join("shipyard.db").display());
+    let (config, tokens) = demo_config(&sim, &github_token, addr, db_url);
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server_config = config.clone();
+    let server = tokio::spawn(async move {
+        app::serve(&server_config, listener, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+
+    let base = format!("http://{addr}");
+    wait_ready(&base).await?;
+    let (_, dev_token) = &tokens[0];
+    let first = crate::client::ApiClient::new(&base, dev_token)?.create("uat", "master").await;
+
+    println!();
+    println!("  Shipyard demo is running at {base}");
+    println!("  Simulated GitHub org `acme` at {} ({} repositories)", sim.url(), sim.repo_names().len());
+    println!("  Database: {}", dir.join("shipyard.db").display());
+    match first {
+        Ok(v) => println!(
+            "  A first release uat → master was created: {base}/api/releases/{}",
+            v.pointer("/release/id").and_then(|x| x.as_str()).unwrap_or("?")
+        ),
+        Err(e) => println!("  Creating a first release failed: {e}"),
+    }
+    println!();
+    println!("  API tokens (send as `Authorization: Bearer <token>`):");
+    for (name, token) in &tokens {
+        println!("    {name:<14} {token}");
+    }
+    println!();
+    println!("  Try:");
+    println!("    export SHIPYARD_TOKEN={dev_token}");
+    println!("    curl -s -H \"Authorization: Bearer $SHIPYARD_TOKEN\" {base}/api/releases");
+    println!("    shipyard release list --server {base}");
+    println!();
+    println!("  Press Ctrl-C to stop.");
+
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        result = server => {
+            result.context("server task")??;
+            return Ok(());
+        }
+    }
+    let _ = stop_tx.send(());
+    sim.shutdown().await;
+    Ok(())
+}
+
+async fn wait_ready(base: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the server did not become ready")
+}

@@ -1,0 +1,367 @@
+//! The JSON shapes of the API. Domain and store types never serialize directly: they are
+//! converted here, so the wire format changes only on purpose.
+
+use serde::{Deserialize, Serialize};
+use shipyard_engine::releases::Created;
+use shipyard_engine::ReleaseView;
+use shipyard_store::{HistoryRecord, ReleaseRecord, ReleaseSummaryRecord, RepoRecord};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// A release's own fields.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseJson {
+    /// Release id.
+    pub id: String,
+    /// Branch the changes come from.
+    pub source_branch: String,
+    /// Branch they go to.
+    pub dest_branch: String,
+    /// `pending`, `approved`, `deployed` or `cancelled`.
+    pub status: String,
+    /// Markdown notes.
+    pub notes: String,
+    /// Markdown description of breaking changes.
+    pub breaking_changes: String,
+    /// Who created it (display name).
+    pub created_by: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Dev sign-off: who.
+    pub dev_approved_by: Option<String>,
+    /// Dev sign-off: when.
+    pub dev_approved_at: Option<i64>,
+    /// QA sign-off: who.
+    pub qa_approved_by: Option<String>,
+    /// QA sign-off: when.
+    pub qa_approved_at: Option<i64>,
+    /// Last comparison with GitHub.
+    pub last_refreshed_at: i64,
+    /// Hash over the included repos' source heads: the snapshot that sign-offs apply to.
+    pub content_fingerprint: String,
+    /// Mattermost channel kept informed.
+    pub channel_id: Option<String>,
+}
+
+impl From<&ReleaseRecord> for ReleaseJson {
+    fn from(r: &ReleaseRecord) -> Self {
+        ReleaseJson {
+            id: r.id.to_string(),
+            source_branch: r.source_branch.to_string(),
+            dest_branch: r.dest_branch.to_string(),
+            status: r.status.as_str().to_owned(),
+            notes: r.notes.clone(),
+            breaking_changes: r.breaking_changes.clone(),
+            created_by: r.created_by.name.clone(),
+            created_at: r.created_at,
+            dev_approved_by: r.sign_offs.dev.as_ref().map(|s| s.by.name.clone()),
+            dev_approved_at: r.sign_offs.dev.as_ref().map(|s| s.at),
+            qa_approved_by: r.sign_offs.qa.as_ref().map(|s| s.by.name.clone()),
+            qa_approved_at: r.sign_offs.qa.as_ref().map(|s| s.at),
+            last_refreshed_at: r.last_refreshed_at,
+            content_fingerprint: r.content_fingerprint.clone(),
+            channel_id: r.channel_id.clone(),
+        }
+    }
+}
+
+/// One repository of a release.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RepoJson {
+    /// Row id, for `PATCH /api/releases/{id}/repos/{repo_id}`.
+    pub id: i64,
+    /// Repository name.
+    pub repo_name: String,
+    /// Commits in source not in dest.
+    pub commit_count: u64,
+    /// Lines added.
+    pub additions: u64,
+    /// Lines deleted.
+    pub deletions: u64,
+    /// Distinct authors.
+    pub contributors: Vec<String>,
+    /// Commit subjects, newest first.
+    pub summary: Vec<String>,
+    /// A breaking change is among the commits.
+    pub is_breaking: bool,
+    /// Changed infrastructure paths.
+    pub infra_changes: Vec<String>,
+    /// Source head at the last refresh.
+    pub head_sha: String,
+    /// Pull request from source into dest.
+    pub pr_number: Option<u64>,
+    /// Its link.
+    pub pr_url: Option<String>,
+    /// `open`, `merged` or `closed`.
+    pub pr_state: Option<String>,
+    /// Merge commit, once merged.
+    pub merge_commit_sha: Option<String>,
+    /// Taken out of the release.
+    pub excluded: bool,
+    /// Repos that deploy first.
+    pub depends_on: Vec<String>,
+}
+
+impl From<&RepoRecord> for RepoJson {
+    fn from(r: &RepoRecord) -> Self {
+        let c = &r.change;
+        RepoJson {
+            id: r.id,
+            repo_name: c.repo_name.clone(),
+            commit_count: c.commit_count,
+            additions: c.additions,
+            deletions: c.deletions,
+            contributors: c.contributors.clone(),
+            summary: c.summary.clone(),
+            is_breaking: c.is_breaking,
+            infra_changes: c.infra_changes.clone(),
+            head_sha: c.head_sha.clone(),
+            pr_number: c.pull.as_ref().map(|p| p.number),
+            pr_url: c.pull.as_ref().map(|p| p.url.clone()),
+            pr_state: c.pull.as_ref().map(|p| p.state.as_str().to_owned()),
+            merge_commit_sha: c.pull.as_ref().and_then(|p| p.merge_commit_sha.clone()),
+            excluded: r.excluded,
+            depends_on: r.depends_on.clone(),
+        }
+    }
+}
+
+/// Deploy order of the included repos.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeployOrderJson {
+    /// Level 1 first.
+    pub levels: Vec<Vec<String>>,
+    /// Repos on one dependency cycle, in order, or null.
+    pub cycle: Option<Vec<String>>,
+    /// Ignored dependencies, in words.
+    pub warnings: Vec<String>,
+}
+
+/// CI tracking counts over included repos that have tracking.
+#[derive(Debug, Serialize, ToSchema, Default)]
+pub struct CiSummaryJson {
+    /// Repos with CI tracking.
+    pub total: u64,
+    /// Succeeded.
+    pub success: u64,
+    /// Failed, cancelled, timed out or without workflow.
+    pub failed: u64,
+    /// Queued or running.
+    pub in_progress: u64,
+    /// Merge known, run not found yet.
+    pub pending: u64,
+}
+
+/// What the gathering found, answered on creation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GatheredJson {
+    /// Repos of the org looked at.
+    pub scanned: usize,
+    /// Repos in the release.
+    pub changed: usize,
+    /// Skipped repos by reason: `archived`, `filtered`, `source_missing`, `dest_missing`, `nothing_ahead`.
+    pub skipped: BTreeMap<String, usize>,
+}
+
+/// A release with everything about it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseDetail {
+    /// The release.
+    pub release: ReleaseJson,
+    /// Its repos, by name.
+    pub repos: Vec<RepoJson>,
+    /// Deploy order.
+    pub deploy_order: DeployOrderJson,
+    /// CI counts.
+    pub ci_summary: CiSummaryJson,
+    /// GitHub organisation.
+    pub org: String,
+    /// Only on creation: what the gathering skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gathered: Option<GatheredJson>,
+}
+
+impl From<&ReleaseView> for ReleaseDetail {
+    fn from(v: &ReleaseView) -> Self {
+        ReleaseDetail {
+            release: ReleaseJson::from(&v.release),
+            repos: v.repos.iter().map(RepoJson::from).collect(),
+            deploy_order: DeployOrderJson {
+                levels: v.deploy_order.levels.clone(),
+                cycle: v.deploy_order.cycle.clone(),
+                warnings: v.deploy_order.warnings.clone(),
+            },
+            ci_summary: CiSummaryJson::default(),
+            org: v.org.clone(),
+            gathered: None,
+        }
+    }
+}
+
+impl From<&Created> for ReleaseDetail {
+    fn from(c: &Created) -> Self {
+        let mut detail = ReleaseDetail::from(&c.view);
+        detail.gathered = Some(GatheredJson {
+            scanned: c.gathered.scanned,
+            changed: c.gathered.changed.len(),
+            skipped: c
+                .gathered
+                .skipped
+                .iter()
+                .map(|(k, v)| (serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(), *v))
+                .collect(),
+        });
+        detail
+    }
+}
+
+/// A line of the release list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseSummary {
+    /// Release id.
+    pub id: String,
+    /// Source branch.
+    pub source_branch: String,
+    /// Destination branch.
+    pub dest_branch: String,
+    /// Status.
+    pub status: String,
+    /// Included repos.
+    pub repo_count: i64,
+    /// Commits over included repos.
+    pub commit_count: i64,
+    /// Creator's display name.
+    pub created_by: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Dev sign-off by.
+    pub dev_approved_by: Option<String>,
+    /// QA sign-off by.
+    pub qa_approved_by: Option<String>,
+    /// CI counts.
+    pub ci_summary: CiSummaryJson,
+}
+
+impl From<&ReleaseSummaryRecord> for ReleaseSummary {
+    fn from(s: &ReleaseSummaryRecord) -> Self {
+        let r = &s.release;
+        ReleaseSummary {
+            id: r.id.to_string(),
+            source_branch: r.source_branch.to_string(),
+            dest_branch: r.dest_branch.to_string(),
+            status: r.status.as_str().to_owned(),
+            repo_count: s.repo_count,
+            commit_count: s.commit_count,
+            created_by: r.created_by.name.clone(),
+            created_at: r.created_at,
+            dev_approved_by: r.sign_offs.dev.as_ref().map(|x| x.by.name.clone()),
+            qa_approved_by: r.sign_offs.qa.as_ref().map(|x| x.by.name.clone()),
+            ci_summary: CiSummaryJson::default(),
+        }
+    }
+}
+
+/// A page of releases.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseList {
+    /// Newest first.
+    pub releases: Vec<ReleaseSummary>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One history entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    /// Entry id.
+    pub id: i64,
+    /// Release id.
+    pub release_id: String,
+    /// What happened (`created`, `approved_dev`, `approvals_reset`, …).
+    pub action: String,
+    /// Who did it (display name).
+    pub actor: String,
+    /// Their stable identity (SSO subject, `token:<name>`, …).
+    pub actor_subject: String,
+    /// Details, depending on the action.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<&HistoryRecord> for HistoryEntry {
+    fn from(h: &HistoryRecord) -> Self {
+        HistoryEntry {
+            id: h.id,
+            release_id: h.release_id.to_string(),
+            action: h.action.as_str().to_owned(),
+            actor: h.actor.name.clone(),
+            actor_subject: h.actor.subject.clone(),
+            details: h.details.clone(),
+            created_at: h.created_at,
+        }
+    }
+}
+
+/// The history of a release.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryList {
+    /// Oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// Body of `POST /api/releases`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRelease {
+    /// Branch the changes come from, e.g. `uat`.
+    pub source_branch: String,
+    /// Branch they go to, e.g. `master`.
+    pub dest_branch: String,
+    /// Mattermost channel to keep informed.
+    #[serde(default)]
+    pub channel_id: Option<String>,
+}
+
+/// Body of `PATCH /api/releases/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRelease {
+    /// New notes (Markdown, ≤ 64 KiB).
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// New breaking-change text (Markdown, ≤ 64 KiB).
+    #[serde(default)]
+    pub breaking_changes: Option<String>,
+    /// `deployed` or `cancelled`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// Body of `PATCH /api/releases/{id}/repos/{repo_id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRepo {
+    /// Take the repo out of the release (resets sign-offs), or put it back.
+    #[serde(default)]
+    pub excluded: Option<bool>,
+    /// Names of repos of this release that must deploy first.
+    #[serde(default)]
+    pub depends_on: Option<Vec<String>>,
+}
+
+/// Answer of `GET /api/me`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// Stable identity.
+    pub subject: String,
+    /// Display name.
+    pub name: String,
+    /// E-mail, when the identity provider gives one.
+    pub email: Option<String>,
+    /// Shipyard roles.
+    pub roles: Vec<String>,
+    /// `sso` or `token`.
+    pub auth: String,
+}

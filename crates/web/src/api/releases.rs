@@ -1,0 +1,230 @@
+//! `/api/releases…`: releases, their repos, sign-offs and history.
+
+use super::dto::*;
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, CurrentUser};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use futures::Stream;
+use serde::Deserialize;
+use shipyard_core::{ReleaseStatus, SignOffKind};
+use shipyard_engine::{NewRelease, ReleasePatch, RepoPatch};
+use shipyard_store::ReleaseFilter;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The routes of this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_releases, create_release))
+        .routes(routes!(get_release, patch_release))
+        .routes(routes!(refresh_release))
+        .routes(routes!(patch_repo))
+        .routes(routes!(approve, revoke))
+        .routes(routes!(history))
+        .routes(routes!(events))
+}
+
+/// Query of the release list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `pending`, `approved`, `deployed` or `cancelled`.
+    pub status: Option<String>,
+    /// Source branch.
+    pub source: Option<String>,
+    /// Destination branch.
+    pub dest: Option<String>,
+    /// Text to find in the id, branches, creator or notes.
+    pub q: Option<String>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Lists releases, newest first.
+#[utoipa::path(get, path = "/api/releases", tag = "releases", params(ListQuery),
+    responses((status = 200, body = ReleaseList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list_releases(
+    _user: CurrentUser,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<axum::Json<ReleaseList>, ApiError> {
+    let status = match non_empty(q.status) {
+        None => None,
+        Some(s) => Some(ReleaseStatus::parse(&s).ok_or_else(|| {
+            ApiError::invalid_input("status: must be one of pending, approved, deployed, cancelled")
+        })?),
+    };
+    let limit = match non_empty(q.limit) {
+        None => 50,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=200).contains(l))
+            .ok_or_else(|| ApiError::invalid_input("limit: must be a whole number from 1 to 200"))?,
+    };
+    let filter = ReleaseFilter {
+        status,
+        source: non_empty(q.source),
+        dest: non_empty(q.dest),
+        q: non_empty(q.q),
+        limit,
+        cursor: non_empty(q.cursor),
+    };
+    let page = state.engine.list_releases(&filter).await?;
+    Ok(axum::Json(ReleaseList {
+        releases: page.releases.iter().map(ReleaseSummary::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Creates a release: compares the branches in every repo of the org before answering.
+#[utoipa::path(post, path = "/api/releases", tag = "releases", request_body = CreateRelease,
+    responses((status = 201, body = ReleaseDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn create_release(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateRelease>,
+) -> Result<impl IntoResponse, ApiError> {
+    let created = state
+        .engine
+        .create_release(
+            &user.caller,
+            NewRelease { source_branch: body.source_branch, dest_branch: body.dest_branch, channel_id: body.channel_id },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(ReleaseDetail::from(&created))))
+}
+
+/// One release with its repos, deploy order and CI summary.
+#[utoipa::path(get, path = "/api/releases/{id}", tag = "releases", params(("id" = String, Path, description = "Release id")),
+    responses((status = 200, body = ReleaseDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_release(_user: CurrentUser, State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<ReleaseDetail>, ApiError> {
+    let view = state.engine.release(&id).await?;
+    Ok(axum::Json(ReleaseDetail::from(&view)))
+}
+
+/// Edits notes and breaking changes, or marks the release deployed or cancelled.
+#[utoipa::path(patch, path = "/api/releases/{id}", tag = "releases", request_body = PatchRelease,
+    params(("id" = String, Path, description = "Release id")),
+    responses((status = 200, body = ReleaseDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn patch_release(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchRelease>,
+) -> Result<axum::Json<ReleaseDetail>, ApiError> {
+    let patch = ReleasePatch { notes: body.notes, breaking_changes: body.breaking_changes, status: body.status };
+    let view = state.engine.update_release(&user.caller, &id, patch).await?;
+    Ok(axum::Json(ReleaseDetail::from(&view)))
+}
+
+/// Re-reads the repos from GitHub; new commits reset both sign-offs.
+#[utoipa::path(post, path = "/api/releases/{id}/refresh", tag = "releases", params(("id" = String, Path, description = "Release id")),
+    responses((status = 200, body = ReleaseDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn refresh_release(user: CurrentUser, State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<ReleaseDetail>, ApiError> {
+    let view = state.engine.refresh(&user.caller, &id).await?;
+    Ok(axum::Json(ReleaseDetail::from(&view)))
+}
+
+/// Excludes or includes a repo, or sets the repos it depends on.
+#[utoipa::path(patch, path = "/api/releases/{id}/repos/{repo_id}", tag = "releases", request_body = PatchRepo,
+    params(("id" = String, Path, description = "Release id"), ("repo_id" = i64, Path, description = "Repo row id")),
+    responses((status = 200, body = ReleaseDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn patch_repo(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Path((id, repo_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<PatchRepo>,
+) -> Result<axum::Json<ReleaseDetail>, ApiError> {
+    let repo_id: i64 = repo_id.parse().map_err(|_| ApiError::not_found(format!("repo `{}` not found", repo_id.chars().take(40).collect::<String>())))?;
+    let view = state
+        .engine
+        .update_repo(&user.caller, &id, repo_id, RepoPatch { excluded: body.excluded, depends_on: body.depends_on })
+        .await?;
+    Ok(axum::Json(ReleaseDetail::from(&view)))
+}
+
+fn sign_off_kind(kind: &str) -> Result<SignOffKind, ApiError> {
+    kind.parse().map_err(|_| ApiError::not_found("no such sign-off; use dev or qa"))
+}
+
+/// Gives the dev or QA sign-off to the current snapshot (needs the matching role; idempotent).
+#[utoipa::path(post, path = "/api/releases/{id}/approve/{kind}", tag = "approvals",
+    params(("id" = String, Path, description = "Release id"), ("kind" = String, Path, description = "`dev` or `qa`")),
+    responses((status = 200, body = ReleaseDetail), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn approve(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Path((id, kind)): Path<(String, String)>,
+) -> Result<axum::Json<ReleaseDetail>, ApiError> {
+    let view = state.engine.approve(&user.caller, &id, sign_off_kind(&kind)?).await?;
+    Ok(axum::Json(ReleaseDetail::from(&view)))
+}
+
+/// Withdraws the dev or QA sign-off (idempotent).
+#[utoipa::path(delete, path = "/api/releases/{id}/approve/{kind}", tag = "approvals",
+    params(("id" = String, Path, description = "Release id"), ("kind" = String, Path, description = "`dev` or `qa`")),
+    responses((status = 200, body = ReleaseDetail), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn revoke(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Path((id, kind)): Path<(String, String)>,
+) -> Result<axum::Json<ReleaseDetail>, ApiError> {
+    let view = state.engine.revoke(&user.caller, &id, sign_off_kind(&kind)?).await?;
+    Ok(axum::Json(ReleaseDetail::from(&view)))
+}
+
+/// The history of a release, oldest first.
+#[utoipa::path(get, path = "/api/releases/{id}/history", tag = "releases", params(("id" = String, Path, description = "Release id")),
+    responses((status = 200, body = HistoryList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn history(_user: CurrentUser, State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<HistoryList>, ApiError> {
+    let entries = state.engine.history(&id).await?;
+    Ok(axum::Json(HistoryList { history: entries.iter().map(HistoryEntry::from).collect() }))
+}
+
+/// Server-sent events: `event: release` whenever anything about the release changes.
+#[utoipa::path(get, path = "/api/releases/{id}/events", tag = "releases", params(("id" = String, Path, description = "Release id")),
+    responses((status = 200, description = "text/event-stream of `release` events", content_type = "text/event-stream"),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn events(
+    _user: CurrentUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let view = state.engine.release(&id).await?;
+    let wanted = view.release.id;
+    let stream = BroadcastStream::new(state.engine.events().subscribe()).filter_map(move |e| match e {
+        Ok(event) if event.release_id == wanted => {
+            Event::default().event("release").json_data(&event).ok().map(Ok)
+        }
+        Ok(_) => None,
+        // A slow client missed events: tell it to re-read everything.
+        Err(_) => Event::default()
+            .event("release")
+            .json_data(serde_json::json!({"release_id": wanted.as_str(), "kind": "updated", "at": 0}))
+            .ok()
+            .map(Ok),
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

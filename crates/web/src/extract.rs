@@ -1,0 +1,99 @@
+//! Extractors: JSON bodies that fail in the error model's words, and the calling user.
+
+use crate::auth::Authenticator;
+use crate::error::ApiError;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use shipyard_engine::Caller;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A JSON body. Syntax errors are `invalid_json`; a wrong field is `invalid_input` naming the field.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large()
+            } else {
+                ApiError::invalid_json(format!("could not read the request body: {rejection}"))
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a JSON body with errors that name the offending field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::invalid_json("the request body is empty; send a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data if path != "." => ApiError::invalid_input(format!("{path}: {inner}")),
+            serde_json::error::Category::Data => ApiError::invalid_input(inner.to_string()),
+            _ => ApiError::invalid_json(format!("the body is not valid JSON: {inner}")),
+        }
+    })
+}
+
+/// The authenticated caller. Rejects with 401 when there are no valid credentials.
+///
+/// A request with a bad token is refused outright rather than treated as anonymous, so a typo
+/// in a token never silently downgrades a script.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// Who and with which roles.
+    pub caller: Caller,
+    /// How they signed in: `token` (or `sso` once sessions exist).
+    pub via: &'static str,
+}
+
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    S: Send + Sync,
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Authenticator::from_ref(state);
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) {
+            return auth.by_token(token.trim()).map(|caller| CurrentUser { caller, via: "token" }).ok_or_else(ApiError::unauthenticated);
+        }
+        Err(ApiError::unauthenticated())
+    }
+}
+
+/// Query parameters, failing as `invalid_input`.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::invalid_input(format!("query: {}", e.body_text())))
+    }
+}

@@ -1,0 +1,86 @@
+//! Shipyard's web edge: the JSON API, operations endpoints and (later) pages and webhooks.
+//!
+//! Handlers are thin: extract, call one engine function, convert to the wire shape. Only this
+//! crate knows HTTP status codes; only [`error`] turns errors into answers.
+//!
+//! Layout:
+//! - [`api`]: `/api/…` routes, one module per resource, each with its `router()`; DTOs in `api::dto`.
+//! - [`auth`]: credentials (API tokens; sessions slot in beside them).
+//! - [`extract`]: JSON, query and caller extractors speaking the error model.
+//! - [`error`]: the error model.
+//! - [`ops`]: `/healthz`, `/readyz`.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod ops;
+
+pub use auth::{Authenticator, TokenEntry, token_sha256_hex};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{HeaderValue, Request, header};
+use axum::response::IntoResponse;
+use shipyard_engine::Engine;
+use std::future::Future;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+/// Everything a handler may need. Cheap to clone: every field is shared.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub engine: Engine,
+    /// Credential checks.
+    pub auth: Authenticator,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// The OpenAPI document of every `/api` route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api::router().split_for_parts().1
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let (api_routes, openapi) = api::router().split_for_parts();
+    let openapi_json = serde_json::to_string(&openapi).unwrap_or_else(|_| "{}".into());
+    Router::new()
+        .merge(api_routes)
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || async move { ([(header::CONTENT_TYPE, "application/json")], openapi_json) }),
+        )
+        .merge(ops::router())
+        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { error::ApiError::method_not_allowed() })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(|_| error::ApiError::internal(&"a handler panicked").into_response()))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            // The path only: query strings may carry cursors or search text, never worth logging.
+            tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
+        }))
+}
+
+/// Serves the app on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
