@@ -1,0 +1,11 @@
+//! Simulated upstreams for Shipyard's tests, benchmarks and `shipyard demo`.
+//!
+//! [`github`] is a real HTTP server on loopback that answers a subset of GitHub's REST and
+//! GraphQL APIs in GitHub's own shapes, over a commit graph that tests script while it runs,
+//! with injectable faults, latency and rate limits.
+//!
+//! It is not GitHub: only the endpoints Shipyard uses exist, every repository is private and
+//! belongs to one organization, there are no trees or blobs (commits only record which paths
+//! they touch and how many lines), and nothing is persisted.
+
+pub mod github;

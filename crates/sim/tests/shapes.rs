@@ -1,0 +1,137 @@
+//! Every key of GitHub's example answers exists at the same place in the simulated answers.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use shipyard_sim::github::SimGithub;
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/github/rest"
+);
+
+/// Keys GitHub's schema marks nullable, which the simulation answers with `null`.
+const NULLABLE_OBJECTS: &[&str] = &["milestone", "assignee"];
+
+/// Collects keys of `fixture` missing from `actual`, recursing into objects and into the first
+/// element of arrays (when both arrays have one).
+fn missing_keys(fixture: &Value, actual: &Value, path: &str, out: &mut Vec<String>) {
+    match (fixture, actual) {
+        (Value::Object(f), Value::Object(a)) => {
+            for (k, fv) in f {
+                let p = format!("{path}.{k}");
+                match a.get(k) {
+                    None => out.push(p),
+                    Some(Value::Null) if fv.is_object() => {
+                        if !NULLABLE_OBJECTS.contains(&k.as_str()) {
+                            out.push(format!("{p} (null where GitHub has an object)"));
+                        }
+                    }
+                    Some(av) => missing_keys(fv, av, &p, out),
+                }
+            }
+        }
+        (Value::Array(f), Value::Array(a)) => {
+            if let (Some(f0), Some(a0)) = (f.first(), a.first()) {
+                missing_keys(f0, a0, &format!("{path}[0]"), out);
+            }
+        }
+        (Value::Object(_), other) => out.push(format!("{path} (object expected, got {other})")),
+        (Value::Array(_), other) => out.push(format!("{path} (array expected, got {other})")),
+        _ => {}
+    }
+}
+
+fn fixture(name: &str) -> Option<Value> {
+    let path = PathBuf::from(FIXTURES).join(name);
+    let text = std::fs::read_to_string(&path).ok()?;
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+async fn check(sim: &SimGithub, fixture_name: &str, path: &str) {
+    let Some(expected) = fixture(fixture_name) else {
+        panic!("fixture {fixture_name} is missing from {FIXTURES}");
+    };
+    let (status, _, actual) = get(sim, path).await;
+    assert_eq!(status, StatusCode::OK, "{path}");
+    let mut missing = Vec::new();
+    missing_keys(&expected, &actual, "$", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "{path} lacks keys of {fixture_name}:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn answers_have_the_shapes_of_githubs_examples() {
+    if !PathBuf::from(FIXTURES).is_dir() {
+        eprintln!("skipping: no fixtures at {FIXTURES}");
+        return;
+    }
+    let sim = SimGithub::start("acme").await.unwrap();
+    sim.add_repo("svc");
+    sim.create_branch("svc", "master", "main");
+    // Commits by people with GitHub accounts, so `author`/`committer` are objects everywhere.
+    sim.commit(
+        "svc",
+        "master",
+        change("chore: base", Some("dev0"), "README.md", 1, 0),
+    );
+    sim.create_branch("svc", "uat", "master");
+    sim.commit(
+        "svc",
+        "uat",
+        change("feat: x", Some("dev1"), "src/x.rs", 5, 1),
+    );
+    sim.commit(
+        "svc",
+        "uat",
+        change("fix: y", Some("dev2"), "helm/values.yaml", 1, 1),
+    );
+    sim.open_pr("svc", "uat", "master", "Release svc");
+
+    check(
+        &sim,
+        "repos.compare-commits-with-basehead.200.default.json",
+        "/repos/acme/svc/compare/master...uat",
+    )
+    .await;
+    check(
+        &sim,
+        "repos.list-for-org.200.default.json",
+        "/orgs/acme/repos?type=all",
+    )
+    .await;
+    check(
+        &sim,
+        "pulls.list.200.default.json",
+        "/repos/acme/svc/pulls?state=all",
+    )
+    .await;
+    check(
+        &sim,
+        "repos.get-branch.200.default.json",
+        "/repos/acme/svc/branches/uat",
+    )
+    .await;
+    check(&sim, "rate-limit.get.200.default.json", "/rate_limit").await;
+}
+
+#[test]
+fn the_checker_notices_missing_keys() {
+    let fixture: Value =
+        serde_json::json!({"a": {"b": 1, "c": [{"d": 1}]}, "milestone": {"x": 1}, "e": {"f": 1}});
+    let actual: Value =
+        serde_json::json!({"a": {"b": 2, "c": [{"z": 1}]}, "milestone": null, "e": null});
+    let mut missing = Vec::new();
+    missing_keys(&fixture, &actual, "$", &mut missing);
+    assert_eq!(missing.len(), 2, "{missing:?}");
+    assert!(missing[0].starts_with("$.a.c[0].d"));
+    assert!(missing[1].starts_with("$.e"));
+}
