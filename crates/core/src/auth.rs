@@ -110,7 +110,10 @@ pub struct Actor {
 impl Actor {
     /// An actor whose display name is its subject.
     pub fn named(subject: impl Into<String>, name: impl Into<String>) -> Self {
-        Actor { subject: subject.into(), name: name.into() }
+        Actor {
+            subject: subject.into(),
+            name: name.into(),
+        }
     }
 
     /// The actor the system itself acts as (trackers, refresh by webhook).

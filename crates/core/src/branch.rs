@@ -26,7 +26,10 @@ impl BranchName {
     pub fn parse(name: &str) -> Result<Self, InvalidBranch> {
         match violation(name) {
             None => Ok(BranchName(name.to_owned())),
-            Some(reason) => Err(InvalidBranch { name: shorten(name), reason }),
+            Some(reason) => Err(InvalidBranch {
+                name: shorten(name),
+                reason,
+            }),
         }
     }
 
@@ -60,7 +63,10 @@ fn violation(name: &str) -> Option<&'static str> {
     if name.starts_with('-') {
         return Some("it starts with `-`");
     }
-    if name.chars().any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c)) {
+    if name
+        .chars()
+        .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c))
+    {
         return Some("it contains a space, a control character or one of ~ ^ : ? * [ \\");
     }
     if name.contains("..") {
@@ -117,7 +123,15 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_names() {
-        for ok in ["uat", "master", "release/2024-01", "feature/a.b", "v1.2.3", "a@b", "ünïcode"] {
+        for ok in [
+            "uat",
+            "master",
+            "release/2024-01",
+            "feature/a.b",
+            "v1.2.3",
+            "a@b",
+            "ünïcode",
+        ] {
             assert!(BranchName::parse(ok).is_ok(), "{ok}");
         }
     }
@@ -126,8 +140,31 @@ mod tests {
     fn rejects_what_git_rejects() {
         let long = "a".repeat(256);
         let bad = [
-            "", "-x", "HEAD", "@", "a b", "a~1", "a^", "a:b", "a?", "a*", "a[", "a\\b", "a..b", "a@{1}",
-            "a.", "/a", "a/", "a//b", ".a", "a/.b", "a.lock", "a/b.lock/c", "tab\there", &long, "../etc",
+            "",
+            "-x",
+            "HEAD",
+            "@",
+            "a b",
+            "a~1",
+            "a^",
+            "a:b",
+            "a?",
+            "a*",
+            "a[",
+            "a\\b",
+            "a..b",
+            "a@{1}",
+            "a.",
+            "/a",
+            "a/",
+            "a//b",
+            ".a",
+            "a/.b",
+            "a.lock",
+            "a/b.lock/c",
+            "tab\there",
+            &long,
+            "../etc",
         ];
         for b in bad {
             assert!(BranchName::parse(b).is_err(), "{b:?} should be rejected");
@@ -137,7 +174,10 @@ mod tests {
     #[test]
     fn error_names_the_rule() {
         let e = BranchName::parse("a..b").unwrap_err();
-        assert_eq!(e.to_string(), "`a..b` is not a valid branch name: it contains `..`");
+        assert_eq!(
+            e.to_string(),
+            "`a..b` is not a valid branch name: it contains `..`"
+        );
     }
 
     #[test]

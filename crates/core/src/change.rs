@@ -138,18 +138,24 @@ pub fn glob_set(patterns: &[String]) -> Result<GlobSet, InvalidGlob> {
         let glob = globset::GlobBuilder::new(p)
             .literal_separator(true)
             .build()
-            .map_err(|e| InvalidGlob { pattern: p.clone(), reason: e.kind().to_string() })?;
+            .map_err(|e| InvalidGlob {
+                pattern: p.clone(),
+                reason: e.kind().to_string(),
+            })?;
         builder.add(glob);
     }
-    builder
-        .build()
-        .map_err(|e| InvalidGlob { pattern: patterns.join(", "), reason: e.to_string() })
+    builder.build().map_err(|e| InvalidGlob {
+        pattern: patterns.join(", "),
+        reason: e.to_string(),
+    })
 }
 
 impl InfraMatcher {
     /// Compiles the patterns of `github.infra_paths`.
     pub fn new(patterns: &[String]) -> Result<Self, InvalidGlob> {
-        Ok(InfraMatcher { set: glob_set(patterns)? })
+        Ok(InfraMatcher {
+            set: glob_set(patterns)?,
+        })
     }
 
     /// Whether `path` is an infrastructure path.
@@ -171,11 +177,20 @@ impl RepoFilter {
         let build = |ps: &[String]| -> Result<GlobSet, InvalidGlob> {
             let mut b = GlobSetBuilder::new();
             for p in ps {
-                b.add(Glob::new(p).map_err(|e| InvalidGlob { pattern: p.clone(), reason: e.kind().to_string() })?);
+                b.add(Glob::new(p).map_err(|e| InvalidGlob {
+                    pattern: p.clone(),
+                    reason: e.kind().to_string(),
+                })?);
             }
-            b.build().map_err(|e| InvalidGlob { pattern: ps.join(", "), reason: e.to_string() })
+            b.build().map_err(|e| InvalidGlob {
+                pattern: ps.join(", "),
+                reason: e.to_string(),
+            })
         };
-        Ok(RepoFilter { include: build(include)?, exclude: build(exclude)? })
+        Ok(RepoFilter {
+            include: build(include)?,
+            exclude: build(exclude)?,
+        })
     }
 
     /// Whether the repo named `name` takes part in releases.
@@ -188,7 +203,9 @@ impl RepoFilter {
 pub fn is_breaking_message(message: &str) -> bool {
     let subject = message.lines().next().unwrap_or("");
     let conventional_bang = subject.split_once(':').is_some_and(|(prefix, _)| {
-        let Some(kind) = prefix.strip_suffix('!') else { return false };
+        let Some(kind) = prefix.strip_suffix('!') else {
+            return false;
+        };
         let word = match kind.split_once('(') {
             Some((word, scope)) => {
                 if !scope.ends_with(')') {
@@ -198,13 +215,17 @@ pub fn is_breaking_message(message: &str) -> bool {
             }
             None => kind,
         };
-        !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        !word.is_empty()
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     });
     let body = message.lines().skip(1);
-    conventional_bang || body.into_iter().any(|l| {
-        let l = l.trim_start();
-        l.starts_with("BREAKING CHANGE") || l.starts_with("BREAKING-CHANGE")
-    })
+    conventional_bang
+        || body.into_iter().any(|l| {
+            let l = l.trim_start();
+            l.starts_with("BREAKING CHANGE") || l.starts_with("BREAKING-CHANGE")
+        })
 }
 
 /// Summarises one repository's comparison.
@@ -218,7 +239,11 @@ pub fn analyse(
     let mut contributors: Vec<String> = comparison
         .commits
         .iter()
-        .map(|c| c.author_login.clone().unwrap_or_else(|| c.author_name.clone()))
+        .map(|c| {
+            c.author_login
+                .clone()
+                .unwrap_or_else(|| c.author_name.clone())
+        })
         .filter(|name| !name.is_empty())
         .collect();
     contributors.sort_by_key(|c| c.to_lowercase());
@@ -247,7 +272,10 @@ pub fn analyse(
         deletions: comparison.files.iter().map(|f| f.deletions).sum(),
         contributors,
         summary,
-        is_breaking: comparison.commits.iter().any(|c| is_breaking_message(&c.message)),
+        is_breaking: comparison
+            .commits
+            .iter()
+            .any(|c| is_breaking_message(&c.message)),
         infra_changes,
         head_sha: head_sha.to_owned(),
         pull,
@@ -259,10 +287,17 @@ mod tests {
     use super::*;
 
     fn default_infra() -> InfraMatcher {
-        let ps: Vec<String> = ["helm/**", "charts/**", "terraform/**", "**/Dockerfile", ".github/workflows/**", "k8s/**"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let ps: Vec<String> = [
+            "helm/**",
+            "charts/**",
+            "terraform/**",
+            "**/Dockerfile",
+            ".github/workflows/**",
+            "k8s/**",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         InfraMatcher::new(&ps).unwrap()
     }
 
@@ -289,7 +324,14 @@ mod tests {
     #[test]
     fn infra_globs() {
         let m = default_infra();
-        for p in ["helm/values.yaml", "helm/a/b.yaml", "Dockerfile", "svc/Dockerfile", ".github/workflows/ci.yml", "k8s/x.yaml"] {
+        for p in [
+            "helm/values.yaml",
+            "helm/a/b.yaml",
+            "Dockerfile",
+            "svc/Dockerfile",
+            ".github/workflows/ci.yml",
+            "k8s/x.yaml",
+        ] {
             assert!(m.matches(p), "{p}");
         }
         for p in ["src/main.rs", "Dockerfile.dev", "docs/helm.md", "myhelm/x"] {
@@ -322,8 +364,16 @@ mod tests {
                 commit("c", "feat!: three", Some("alice"), "Alice"),
             ],
             files: vec![
-                FileInfo { path: "src/lib.rs".into(), additions: 10, deletions: 2 },
-                FileInfo { path: "helm/values.yaml".into(), additions: 1, deletions: 1 },
+                FileInfo {
+                    path: "src/lib.rs".into(),
+                    additions: 10,
+                    deletions: 2,
+                },
+                FileInfo {
+                    path: "helm/values.yaml".into(),
+                    additions: 1,
+                    deletions: 1,
+                },
             ],
         };
         let r = analyse("svc", "c", &cmp, None, &default_infra());

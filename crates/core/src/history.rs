@@ -117,7 +117,10 @@ mod tests {
     fn names_round_trip_and_match_serde() {
         for a in HistoryAction::ALL {
             assert_eq!(HistoryAction::parse(a.as_str()), Some(a));
-            assert_eq!(serde_json::to_value(a).unwrap(), serde_json::json!(a.as_str()));
+            assert_eq!(
+                serde_json::to_value(a).unwrap(),
+                serde_json::json!(a.as_str())
+            );
         }
     }
 }

@@ -56,7 +56,14 @@ mod tests {
 
     #[test]
     fn parse_rejects_junk() {
-        for bad in ["", "abc", "ABCDEFGHIJ", "abcdefghi1", "../../etc/", "abcdefghijk"] {
+        for bad in [
+            "",
+            "abc",
+            "ABCDEFGHIJ",
+            "abcdefghi1",
+            "../../etc/",
+            "abcdefghijk",
+        ] {
             assert_eq!(ReleaseId::parse(bad), None, "{bad}");
         }
     }

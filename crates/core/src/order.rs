@@ -35,8 +35,13 @@ pub fn deploy_order(nodes: &[OrderNode<'_>]) -> DeployOrder {
         let mut mine = BTreeSet::new();
         for dep in node.depends_on {
             match status.get(dep.as_str()) {
-                None => warnings.push(format!("{} depends on {dep}, which is not in this release", node.name)),
-                Some(true) => warnings.push(format!("{} depends on {dep}, which is excluded", node.name)),
+                None => warnings.push(format!(
+                    "{} depends on {dep}, which is not in this release",
+                    node.name
+                )),
+                Some(true) => {
+                    warnings.push(format!("{} depends on {dep}, which is excluded", node.name))
+                }
                 Some(false) => {
                     mine.insert(dep.as_str());
                 }
@@ -63,10 +68,19 @@ pub fn deploy_order(nodes: &[OrderNode<'_>]) -> DeployOrder {
     let remaining: BTreeMap<&str, Vec<&str>> = deps
         .iter()
         .filter(|(name, _)| !placed.contains(*name))
-        .map(|(name, ds)| (*name, ds.iter().copied().filter(|d| !placed.contains(d)).collect()))
+        .map(|(name, ds)| {
+            (
+                *name,
+                ds.iter().copied().filter(|d| !placed.contains(d)).collect(),
+            )
+        })
         .collect();
     let cycle = find_cycle(&remaining);
-    DeployOrder { levels, cycle, warnings }
+    DeployOrder {
+        levels,
+        cycle,
+        warnings,
+    }
 }
 
 /// In a graph where every node has an unplaced dependency, walking first dependencies from any
@@ -79,7 +93,12 @@ fn find_cycle(remaining: &BTreeMap<&str, Vec<&str>>) -> Option<Vec<String>> {
         if let Some(pos) = path.iter().position(|n| *n == current) {
             let mut cycle: Vec<String> = path[pos..].iter().map(|s| s.to_string()).collect();
             // Start the cycle at its alphabetically first repo so the answer is stable.
-            let min = cycle.iter().enumerate().min_by(|a, b| a.1.cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+            let min = cycle
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.cmp(b.1))
+                .map(|(i, _)| i)
+                .unwrap_or(0);
             cycle.rotate_left(min);
             return Some(cycle);
         }
@@ -97,13 +116,22 @@ mod tests {
             .iter()
             .map(|(n, e, d)| (n.to_string(), *e, d.iter().map(|s| s.to_string()).collect()))
             .collect();
-        let nodes: Vec<OrderNode<'_>> =
-            owned.iter().map(|(n, e, d)| OrderNode { name: n, excluded: *e, depends_on: d }).collect();
+        let nodes: Vec<OrderNode<'_>> = owned
+            .iter()
+            .map(|(n, e, d)| OrderNode {
+                name: n,
+                excluded: *e,
+                depends_on: d,
+            })
+            .collect();
         deploy_order(&nodes)
     }
 
     fn levels(o: &DeployOrder) -> Vec<Vec<&str>> {
-        o.levels.iter().map(|l| l.iter().map(String::as_str).collect()).collect()
+        o.levels
+            .iter()
+            .map(|l| l.iter().map(String::as_str).collect())
+            .collect()
     }
 
     #[test]
@@ -122,7 +150,14 @@ mod tests {
             ("auth-service", false, &[]),
             ("frontend", false, &["api-gateway", "user-service"]),
         ]);
-        assert_eq!(levels(&o), vec![vec!["auth-service"], vec!["api-gateway", "user-service"], vec!["frontend"]]);
+        assert_eq!(
+            levels(&o),
+            vec![
+                vec!["auth-service"],
+                vec!["api-gateway", "user-service"],
+                vec!["frontend"]
+            ]
+        );
         assert_eq!(o.cycle, None);
     }
 
@@ -132,21 +167,37 @@ mod tests {
         assert_eq!(levels(&o), vec![vec!["a"]]);
         assert_eq!(
             o.warnings,
-            vec!["a depends on b, which is excluded", "a depends on zzz, which is not in this release"]
+            vec![
+                "a depends on b, which is excluded",
+                "a depends on zzz, which is not in this release"
+            ]
         );
     }
 
     #[test]
     fn a_cycle_is_reported_in_order() {
-        let o = order(&[("c", false, &["a"]), ("a", false, &["b"]), ("b", false, &["c"]), ("d", false, &[]), ("e", false, &["a"])]);
-        assert_eq!(o.cycle, Some(vec!["a".to_string(), "b".to_string(), "c".to_string()]));
+        let o = order(&[
+            ("c", false, &["a"]),
+            ("a", false, &["b"]),
+            ("b", false, &["c"]),
+            ("d", false, &[]),
+            ("e", false, &["a"]),
+        ]);
+        assert_eq!(
+            o.cycle,
+            Some(vec!["a".to_string(), "b".to_string(), "c".to_string()])
+        );
         assert_eq!(levels(&o), vec![vec!["d"]]);
     }
 
     #[test]
     fn a_cycle_behind_a_dependent_is_still_found() {
         // e depends on the cycle but is not on it: the reported cycle must not contain e.
-        let o = order(&[("e", false, &["x"]), ("x", false, &["y"]), ("y", false, &["x"])]);
+        let o = order(&[
+            ("e", false, &["x"]),
+            ("x", false, &["y"]),
+            ("y", false, &["x"]),
+        ]);
         assert_eq!(o.cycle, Some(vec!["x".to_string(), "y".to_string()]));
     }
 

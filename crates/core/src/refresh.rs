@@ -32,7 +32,8 @@ pub struct RefreshPlan {
 
 /// Sorts a fresh comparison of the org into updates, additions and settled repos.
 pub fn plan_refresh(stored: &[StoredRepo], fresh: Vec<RepoChange>) -> RefreshPlan {
-    let stored_by_name: BTreeMap<&str, &StoredRepo> = stored.iter().map(|s| (s.name.as_str(), s)).collect();
+    let stored_by_name: BTreeMap<&str, &StoredRepo> =
+        stored.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut plan = RefreshPlan::default();
     let mut seen = BTreeSet::new();
     let mut changed = BTreeSet::new();
@@ -51,7 +52,11 @@ pub fn plan_refresh(stored: &[StoredRepo], fresh: Vec<RepoChange>) -> RefreshPla
             }
         }
     }
-    plan.settled = stored.iter().filter(|s| !seen.contains(&s.name)).map(|s| s.name.clone()).collect();
+    plan.settled = stored
+        .iter()
+        .filter(|s| !seen.contains(&s.name))
+        .map(|s| s.name.clone())
+        .collect();
     plan.changed = changed.into_iter().collect();
     plan
 }
@@ -76,7 +81,11 @@ mod tests {
     }
 
     fn stored(name: &str, head: &str, excluded: bool) -> StoredRepo {
-        StoredRepo { name: name.into(), head_sha: head.into(), excluded }
+        StoredRepo {
+            name: name.into(),
+            head_sha: head.into(),
+            excluded,
+        }
     }
 
     #[test]
@@ -89,12 +98,22 @@ mod tests {
     #[test]
     fn new_head_new_repo_and_merged_repo() {
         let p = plan_refresh(
-            &[stored("a", "1", false), stored("b", "1", false), stored("m", "9", false)],
+            &[
+                stored("a", "1", false),
+                stored("b", "1", false),
+                stored("m", "9", false),
+            ],
             vec![change("a", "2"), change("b", "1"), change("n", "5")],
         );
         assert_eq!(p.changed, vec!["a", "n"]);
         assert_eq!(p.settled, vec!["m"]);
-        assert_eq!(p.additions.iter().map(|c| c.repo_name.as_str()).collect::<Vec<_>>(), vec!["n"]);
+        assert_eq!(
+            p.additions
+                .iter()
+                .map(|c| c.repo_name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["n"]
+        );
     }
 
     #[test]

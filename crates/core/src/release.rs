@@ -1,7 +1,7 @@
 //! The release status machine and the sign-off rules.
 
-use crate::auth::{Actor, Role, SignOffKind, may_change_status, may_sign};
 use crate::UnixTime;
+use crate::auth::{Actor, Role, SignOffKind, may_change_status, may_sign};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -22,8 +22,12 @@ pub enum ReleaseStatus {
 
 impl ReleaseStatus {
     /// Every status.
-    pub const ALL: [ReleaseStatus; 4] =
-        [ReleaseStatus::Pending, ReleaseStatus::Approved, ReleaseStatus::Deployed, ReleaseStatus::Cancelled];
+    pub const ALL: [ReleaseStatus; 4] = [
+        ReleaseStatus::Pending,
+        ReleaseStatus::Approved,
+        ReleaseStatus::Deployed,
+        ReleaseStatus::Cancelled,
+    ];
 
     /// The stored and API name.
     pub fn as_str(self) -> &'static str {
@@ -168,36 +172,64 @@ impl Approval {
             return Err(RuleError::ReadOnly(self.status));
         }
         if !may_sign(roles, kind) {
-            return Err(RuleError::MissingRole { needed: kind.required_role() });
+            return Err(RuleError::MissingRole {
+                needed: kind.required_role(),
+            });
         }
-        if self.sign_offs.get(kind).is_some_and(|s| s.by.subject == actor.subject) {
+        if self
+            .sign_offs
+            .get(kind)
+            .is_some_and(|s| s.by.subject == actor.subject)
+        {
             return Ok(SignOffOutcome::Unchanged);
         }
-        if !allow_same_user && self.sign_offs.get(kind.other()).is_some_and(|s| s.by.subject == actor.subject) {
-            return Err(RuleError::SameUser { name: actor.name.clone(), other: kind.other().as_str() });
+        if !allow_same_user
+            && self
+                .sign_offs
+                .get(kind.other())
+                .is_some_and(|s| s.by.subject == actor.subject)
+        {
+            return Err(RuleError::SameUser {
+                name: actor.name.clone(),
+                other: kind.other().as_str(),
+            });
         }
-        *self.sign_offs.slot(kind) = Some(SignOff { by: actor.clone(), at: now, fingerprint: fingerprint.to_owned() });
+        *self.sign_offs.slot(kind) = Some(SignOff {
+            by: actor.clone(),
+            at: now,
+            fingerprint: fingerprint.to_owned(),
+        });
         let before = self.status;
         if self.sign_offs.complete() {
             self.status = ReleaseStatus::Approved;
         }
-        Ok(SignOffOutcome::Changed { status_changed: before != self.status })
+        Ok(SignOffOutcome::Changed {
+            status_changed: before != self.status,
+        })
     }
 
     /// Withdraws the `kind` sign-off.
-    pub fn revoke(&mut self, kind: SignOffKind, roles: &[Role]) -> Result<SignOffOutcome, RuleError> {
+    pub fn revoke(
+        &mut self,
+        kind: SignOffKind,
+        roles: &[Role],
+    ) -> Result<SignOffOutcome, RuleError> {
         if self.status.is_read_only() {
             return Err(RuleError::ReadOnly(self.status));
         }
         if !may_sign(roles, kind) {
-            return Err(RuleError::MissingRole { needed: kind.required_role() });
+            return Err(RuleError::MissingRole {
+                needed: kind.required_role(),
+            });
         }
         if self.sign_offs.slot(kind).take().is_none() {
             return Ok(SignOffOutcome::Unchanged);
         }
         let before = self.status;
         self.status = ReleaseStatus::Pending;
-        Ok(SignOffOutcome::Changed { status_changed: before != self.status })
+        Ok(SignOffOutcome::Changed {
+            status_changed: before != self.status,
+        })
     }
 
     /// Drops both sign-offs because the snapshot changed. Returns the sign-offs that were dropped.
@@ -264,7 +296,10 @@ mod tests {
         Actor::named("bob", "Bob")
     }
     fn pending() -> Approval {
-        Approval { status: ReleaseStatus::Pending, sign_offs: SignOffs::default() }
+        Approval {
+            status: ReleaseStatus::Pending,
+            sign_offs: SignOffs::default(),
+        }
     }
     const DEV: &[Role] = &[Role::DevApprover];
     const QA: &[Role] = &[Role::QaApprover];
@@ -273,27 +308,51 @@ mod tests {
     #[test]
     fn both_sign_offs_approve_the_release() {
         let mut a = pending();
-        assert_eq!(a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 1, false), Ok(SignOffOutcome::Changed { status_changed: false }));
+        assert_eq!(
+            a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 1, false),
+            Ok(SignOffOutcome::Changed {
+                status_changed: false
+            })
+        );
         assert_eq!(a.status, ReleaseStatus::Pending);
-        assert_eq!(a.approve(SignOffKind::Qa, &bob(), QA, "fp", 2, false), Ok(SignOffOutcome::Changed { status_changed: true }));
+        assert_eq!(
+            a.approve(SignOffKind::Qa, &bob(), QA, "fp", 2, false),
+            Ok(SignOffOutcome::Changed {
+                status_changed: true
+            })
+        );
         assert_eq!(a.status, ReleaseStatus::Approved);
-        assert_eq!(a.sign_offs.qa.as_ref().map(|s| s.fingerprint.as_str()), Some("fp"));
+        assert_eq!(
+            a.sign_offs.qa.as_ref().map(|s| s.fingerprint.as_str()),
+            Some("fp")
+        );
     }
 
     #[test]
     fn approving_twice_is_idempotent() {
         let mut a = pending();
-        a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 1, false).unwrap();
+        a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 1, false)
+            .unwrap();
         let before = a.clone();
-        assert_eq!(a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 5, false), Ok(SignOffOutcome::Unchanged));
+        assert_eq!(
+            a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 5, false),
+            Ok(SignOffOutcome::Unchanged)
+        );
         assert_eq!(a, before);
     }
 
     #[test]
     fn wrong_role_names_the_missing_role() {
         let mut a = pending();
-        let e = a.approve(SignOffKind::Qa, &alice(), DEV, "fp", 1, false).unwrap_err();
-        assert_eq!(e, RuleError::MissingRole { needed: Role::QaApprover });
+        let e = a
+            .approve(SignOffKind::Qa, &alice(), DEV, "fp", 1, false)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            RuleError::MissingRole {
+                needed: Role::QaApprover
+            }
+        );
         assert!(e.to_string().contains("qa_approver"));
         assert_eq!(a, pending());
     }
@@ -301,37 +360,65 @@ mod tests {
     #[test]
     fn separation_of_duties() {
         let mut a = pending();
-        a.approve(SignOffKind::Dev, &alice(), BOTH, "fp", 1, false).unwrap();
-        let e = a.approve(SignOffKind::Qa, &alice(), BOTH, "fp", 2, false).unwrap_err();
+        a.approve(SignOffKind::Dev, &alice(), BOTH, "fp", 1, false)
+            .unwrap();
+        let e = a
+            .approve(SignOffKind::Qa, &alice(), BOTH, "fp", 2, false)
+            .unwrap_err();
         assert!(matches!(e, RuleError::SameUser { .. }));
         assert!(a.sign_offs.qa.is_none());
-        assert!(a.approve(SignOffKind::Qa, &alice(), BOTH, "fp", 2, true).is_ok());
+        assert!(
+            a.approve(SignOffKind::Qa, &alice(), BOTH, "fp", 2, true)
+                .is_ok()
+        );
         assert_eq!(a.status, ReleaseStatus::Approved);
     }
 
     #[test]
     fn admin_may_give_either() {
         let mut a = pending();
-        assert!(a.approve(SignOffKind::Qa, &alice(), &[Role::Admin], "fp", 1, false).is_ok());
+        assert!(
+            a.approve(SignOffKind::Qa, &alice(), &[Role::Admin], "fp", 1, false)
+                .is_ok()
+        );
     }
 
     #[test]
     fn revoke_returns_to_pending_and_is_idempotent() {
         let mut a = pending();
-        a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 1, false).unwrap();
-        a.approve(SignOffKind::Qa, &bob(), QA, "fp", 1, false).unwrap();
-        assert_eq!(a.revoke(SignOffKind::Qa, QA), Ok(SignOffOutcome::Changed { status_changed: true }));
+        a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 1, false)
+            .unwrap();
+        a.approve(SignOffKind::Qa, &bob(), QA, "fp", 1, false)
+            .unwrap();
+        assert_eq!(
+            a.revoke(SignOffKind::Qa, QA),
+            Ok(SignOffOutcome::Changed {
+                status_changed: true
+            })
+        );
         assert_eq!(a.status, ReleaseStatus::Pending);
         assert_eq!(a.revoke(SignOffKind::Qa, QA), Ok(SignOffOutcome::Unchanged));
-        assert!(matches!(a.revoke(SignOffKind::Dev, QA), Err(RuleError::MissingRole { .. })));
+        assert!(matches!(
+            a.revoke(SignOffKind::Dev, QA),
+            Err(RuleError::MissingRole { .. })
+        ));
     }
 
     #[test]
     fn read_only_releases_refuse_everything() {
         for st in [ReleaseStatus::Deployed, ReleaseStatus::Cancelled] {
-            let mut a = Approval { status: st, sign_offs: SignOffs::default() };
-            assert_eq!(a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 1, false), Err(RuleError::ReadOnly(st)));
-            assert_eq!(a.revoke(SignOffKind::Dev, DEV), Err(RuleError::ReadOnly(st)));
+            let mut a = Approval {
+                status: st,
+                sign_offs: SignOffs::default(),
+            };
+            assert_eq!(
+                a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 1, false),
+                Err(RuleError::ReadOnly(st))
+            );
+            assert_eq!(
+                a.revoke(SignOffKind::Dev, DEV),
+                Err(RuleError::ReadOnly(st))
+            );
             assert_eq!(a.reset(), Err(RuleError::ReadOnly(st)));
         }
     }
@@ -339,8 +426,10 @@ mod tests {
     #[test]
     fn reset_drops_both() {
         let mut a = pending();
-        a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 1, false).unwrap();
-        a.approve(SignOffKind::Qa, &bob(), QA, "fp", 1, false).unwrap();
+        a.approve(SignOffKind::Dev, &alice(), DEV, "fp", 1, false)
+            .unwrap();
+        a.approve(SignOffKind::Qa, &bob(), QA, "fp", 1, false)
+            .unwrap();
         assert_eq!(a.reset(), Ok(vec![SignOffKind::Dev, SignOffKind::Qa]));
         assert_eq!(a, pending());
         assert_eq!(a.reset(), Ok(vec![]));
@@ -353,10 +442,22 @@ mod tests {
         assert_eq!(check_status_change(Approved, Deployed, r), Ok(true));
         assert_eq!(check_status_change(Pending, Cancelled, r), Ok(true));
         assert_eq!(check_status_change(Approved, Cancelled, r), Ok(true));
-        assert_eq!(check_status_change(Pending, Deployed, r), Err(RuleError::Transition { from: Pending, to: Deployed }));
-        assert_eq!(check_status_change(Deployed, Cancelled, r), Err(RuleError::ReadOnly(Deployed)));
+        assert_eq!(
+            check_status_change(Pending, Deployed, r),
+            Err(RuleError::Transition {
+                from: Pending,
+                to: Deployed
+            })
+        );
+        assert_eq!(
+            check_status_change(Deployed, Cancelled, r),
+            Err(RuleError::ReadOnly(Deployed))
+        );
         assert_eq!(check_status_change(Cancelled, Cancelled, r), Ok(false));
-        assert_eq!(check_status_change(Pending, Cancelled, &[]), Err(RuleError::NoApproverRole));
+        assert_eq!(
+            check_status_change(Pending, Cancelled, &[]),
+            Err(RuleError::NoApproverRole)
+        );
         assert!(check_status_change(Pending, Pending, r).is_err());
     }
 

@@ -50,7 +50,11 @@ impl EventBus {
     /// Publishes events; nobody listening is fine.
     pub fn publish(&self, release_id: &ReleaseId, kinds: &[EventKind], at: i64) {
         for kind in kinds {
-            let _ = self.tx.send(ReleaseEvent { release_id: release_id.clone(), kind: *kind, at });
+            let _ = self.tx.send(ReleaseEvent {
+                release_id: release_id.clone(),
+                kind: *kind,
+                at,
+            });
         }
     }
 

@@ -86,7 +86,12 @@ impl GithubSetup {
             None => self.candidates_rest(&mut out).await?,
         };
 
-        let results = try_join_all(candidates.into_iter().map(|c| self.inspect(c, source, dest))).await?;
+        let results = try_join_all(
+            candidates
+                .into_iter()
+                .map(|c| self.inspect(c, source, dest)),
+        )
+        .await?;
         for result in results {
             match result {
                 Inspected::Changed(change) => out.changed.push(*change),
@@ -118,7 +123,12 @@ impl GithubSetup {
         reason.is_some()
     }
 
-    async fn candidates_graphql(&self, source: &str, dest: &str, out: &mut Gathered) -> Result<Vec<Candidate>, GithubError> {
+    async fn candidates_graphql(
+        &self,
+        source: &str,
+        dest: &str,
+        out: &mut Gathered,
+    ) -> Result<Vec<Candidate>, GithubError> {
         let overview = self.client.branch_overview(&self.org, source, dest).await?;
         out.scanned = overview.len();
         let mut candidates = Vec::new();
@@ -141,7 +151,10 @@ impl GithubSetup {
                     // Counted again by `gather` once inspected.
                     out.with_source -= 1;
                     out.with_dest -= 1;
-                    candidates.push(Candidate { name: repo.name, head_sha: repo.source_sha });
+                    candidates.push(Candidate {
+                        name: repo.name,
+                        head_sha: repo.source_sha,
+                    });
                 }
             }
         }
@@ -154,19 +167,35 @@ impl GithubSetup {
         Ok(repos
             .into_iter()
             .filter(|r| !self.skip_by_settings(&r.name, r.archived, out))
-            .map(|r| Candidate { name: r.name, head_sha: None })
+            .map(|r| Candidate {
+                name: r.name,
+                head_sha: None,
+            })
             .collect())
     }
 
-    async fn inspect(&self, c: Candidate, source: &str, dest: &str) -> Result<Inspected, EngineError> {
+    async fn inspect(
+        &self,
+        c: Candidate,
+        source: &str,
+        dest: &str,
+    ) -> Result<Inspected, EngineError> {
         let (compare, pull) = tokio::try_join!(
             self.client.compare(&self.org, &c.name, dest, source),
             self.pull_if_known(&c, source, dest),
         )?;
         let Some(compare) = compare else {
             // One of the branches is missing: find out which, for the report.
-            let has_source = self.client.branch_head(&self.org, &c.name, source).await?.is_some();
-            let reason = if has_source { SkipReason::DestMissing } else { SkipReason::SourceMissing };
+            let has_source = self
+                .client
+                .branch_head(&self.org, &c.name, source)
+                .await?
+                .is_some();
+            let reason = if has_source {
+                SkipReason::DestMissing
+            } else {
+                SkipReason::SourceMissing
+            };
             return Ok(Inspected::Skipped(reason, has_source, !has_source));
         };
         if compare.ahead_by == 0 {
@@ -174,27 +203,58 @@ impl GithubSetup {
         }
         let pull = match pull {
             Some(p) => p,
-            None => self.client.pull_between(&self.org, &c.name, source, dest).await?,
+            None => {
+                self.client
+                    .pull_between(&self.org, &c.name, source, dest)
+                    .await?
+            }
         };
         let head_sha = match c.head_sha.or(compare.head_sha.clone()) {
             Some(sha) => sha,
-            None => self.client.branch_head(&self.org, &c.name, source).await?.unwrap_or_default(),
+            None => self
+                .client
+                .branch_head(&self.org, &c.name, source)
+                .await?
+                .unwrap_or_default(),
         };
-        Ok(Inspected::Changed(Box::new(analyse(&c.name, &head_sha, &compare.comparison, pull, &self.infra))))
+        Ok(Inspected::Changed(Box::new(analyse(
+            &c.name,
+            &head_sha,
+            &compare.comparison,
+            pull,
+            &self.infra,
+        ))))
     }
 
     /// When GraphQL already said the repo changed, the PR lookup runs beside the compare.
-    async fn pull_if_known(&self, c: &Candidate, source: &str, dest: &str) -> Result<Option<Option<PullInfo>>, GithubError> {
+    async fn pull_if_known(
+        &self,
+        c: &Candidate,
+        source: &str,
+        dest: &str,
+    ) -> Result<Option<Option<PullInfo>>, GithubError> {
         if c.head_sha.is_some() {
-            Ok(Some(self.client.pull_between(&self.org, &c.name, source, dest).await?))
+            Ok(Some(
+                self.client
+                    .pull_between(&self.org, &c.name, source, dest)
+                    .await?,
+            ))
         } else {
             Ok(None)
         }
     }
 
     /// The pull request from source into dest for one repo (used for repos whose changes merged).
-    pub async fn pull(&self, repo: &str, source: &str, dest: &str) -> Result<Option<PullInfo>, EngineError> {
-        Ok(self.client.pull_between(&self.org, repo, source, dest).await?)
+    pub async fn pull(
+        &self,
+        repo: &str,
+        source: &str,
+        dest: &str,
+    ) -> Result<Option<PullInfo>, EngineError> {
+        Ok(self
+            .client
+            .pull_between(&self.org, repo, source, dest)
+            .await?)
     }
 }
 

@@ -72,7 +72,9 @@ pub enum EngineError {
 impl From<RuleError> for EngineError {
     fn from(e: RuleError) -> Self {
         match e {
-            RuleError::MissingRole { .. } | RuleError::NoApproverRole => EngineError::Forbidden(e.to_string()),
+            RuleError::MissingRole { .. } | RuleError::NoApproverRole => {
+                EngineError::Forbidden(e.to_string())
+            }
             RuleError::SameUser { .. } | RuleError::ReadOnly(_) | RuleError::Transition { .. } => {
                 EngineError::Conflict(e.to_string())
             }
@@ -84,11 +86,13 @@ impl From<GithubError> for EngineError {
     fn from(e: GithubError) -> Self {
         match e {
             GithubError::RateLimited { .. } => EngineError::RateLimited(e.to_string()),
-            GithubError::Rejected { status: 401, .. } => {
-                EngineError::UpstreamUnavailable("GitHub rejected Shipyard's credentials (check github.token)".into())
-            }
+            GithubError::Rejected { status: 401, .. } => EngineError::UpstreamUnavailable(
+                "GitHub rejected Shipyard's credentials (check github.token)".into(),
+            ),
             GithubError::Rejected { .. } => EngineError::UpstreamRejected(e.to_string()),
-            GithubError::Unavailable(_) | GithubError::Decode(_) => EngineError::UpstreamUnavailable(e.to_string()),
+            GithubError::Unavailable(_) | GithubError::Decode(_) => {
+                EngineError::UpstreamUnavailable(e.to_string())
+            }
         }
     }
 }
@@ -116,8 +120,21 @@ struct Inner {
 
 impl Engine {
     /// Assembles an engine. `github` is `None` when the configuration has no GitHub section.
-    pub fn new(store: Store, github: Option<GithubSetup>, settings: EngineSettings, clock: Arc<dyn Clock>) -> Self {
-        Engine { inner: Arc::new(Inner { store, github, settings, clock, events: EventBus::default() }) }
+    pub fn new(
+        store: Store,
+        github: Option<GithubSetup>,
+        settings: EngineSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                github,
+                settings,
+                clock,
+                events: EventBus::default(),
+            }),
+        }
     }
 
     /// The store (for readiness checks).
@@ -147,7 +164,9 @@ impl Engine {
 
     fn github_or_unavailable(&self) -> Result<&GithubSetup, EngineError> {
         self.inner.github.as_ref().ok_or_else(|| {
-            EngineError::UpstreamUnavailable("GitHub is not configured: add a `github` section to the configuration".into())
+            EngineError::UpstreamUnavailable(
+                "GitHub is not configured: add a `github` section to the configuration".into(),
+            )
         })
     }
 }

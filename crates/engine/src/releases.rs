@@ -7,13 +7,17 @@ use crate::gather::Gathered;
 use crate::{Caller, Engine, EngineError};
 use futures::future::join_all;
 use serde_json::json;
-use shipyard_core::change::{PullInfo, PrState, RepoChange};
+use shipyard_core::change::{PrState, PullInfo, RepoChange};
 use shipyard_core::history::HistoryAction;
 use shipyard_core::order::{DeployOrder, OrderNode, deploy_order};
 use shipyard_core::refresh::{StoredRepo, plan_refresh};
-use shipyard_core::release::{Approval, SignOffOutcome, SignOffs, check_status_change, fingerprint};
+use shipyard_core::release::{
+    Approval, SignOffOutcome, SignOffs, check_status_change, fingerprint,
+};
 use shipyard_core::{Actor, BranchName, ReleaseId, ReleaseStatus, SignOffKind};
-use shipyard_store::{NewHistory, ReleaseFilter, ReleasePage, ReleaseRecord, RepoRecord, StoreError};
+use shipyard_store::{
+    NewHistory, ReleaseFilter, ReleasePage, ReleaseRecord, RepoRecord, StoreError,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Most bytes of notes or breaking-change text.
@@ -106,15 +110,27 @@ impl From<EventKind> for EventKindOrd {
 }
 
 fn kind_of(k: EventKindOrd) -> EventKind {
-    [EventKind::Updated, EventKind::Repos, EventKind::Approvals, EventKind::Ci, EventKind::Deployment, EventKind::History]
-        .into_iter()
-        .find(|e| *e as u8 == k.0)
-        .unwrap_or(EventKind::Updated)
+    [
+        EventKind::Updated,
+        EventKind::Repos,
+        EventKind::Approvals,
+        EventKind::Ci,
+        EventKind::Deployment,
+        EventKind::History,
+    ]
+    .into_iter()
+    .find(|e| *e as u8 == k.0)
+    .unwrap_or(EventKind::Updated)
 }
 
 impl Change<'_> {
     fn record(&mut self, action: HistoryAction, details: serde_json::Value) {
-        self.history.push(NewHistory { action, actor: self.caller.actor.clone(), details, created_at: self.now });
+        self.history.push(NewHistory {
+            action,
+            actor: self.caller.actor.clone(),
+            details,
+            created_at: self.now,
+        });
         self.events.insert(EventKind::History.into());
     }
 
@@ -126,7 +142,10 @@ impl Change<'_> {
     }
 
     fn approval(&self) -> Approval {
-        Approval { status: self.release.status, sign_offs: self.release.sign_offs.clone() }
+        Approval {
+            status: self.release.status,
+            sign_offs: self.release.sign_offs.clone(),
+        }
     }
 
     fn set_approval(&mut self, a: Approval) {
@@ -138,7 +157,10 @@ impl Change<'_> {
             if a.status == ReleaseStatus::Approved {
                 self.release.approval_cycle += 1;
             }
-            self.record(HistoryAction::StatusChanged, json!({"from": before.as_str(), "to": a.status.as_str()}));
+            self.record(
+                HistoryAction::StatusChanged,
+                json!({"from": before.as_str(), "to": a.status.as_str()}),
+            );
             self.touch(EventKind::Updated);
         }
     }
@@ -153,7 +175,10 @@ impl Change<'_> {
     /// Recomputes the fingerprint; when the snapshot moved, both sign-offs go.
     fn reconcile_snapshot(&mut self, reason: &str, repos: &[String]) -> Result<(), EngineError> {
         let fp = fingerprint(
-            self.repos.iter().filter(|r| !r.excluded).map(|r| (r.change.repo_name.as_str(), r.change.head_sha.as_str())),
+            self.repos
+                .iter()
+                .filter(|r| !r.excluded)
+                .map(|r| (r.change.repo_name.as_str(), r.change.head_sha.as_str())),
         );
         if fp == self.release.content_fingerprint {
             return Ok(());
@@ -164,7 +189,10 @@ impl Change<'_> {
         let dropped = approval.reset()?;
         if !dropped.is_empty() {
             let kinds: Vec<&str> = dropped.iter().map(|k| k.as_str()).collect();
-            self.record(HistoryAction::ApprovalsReset, json!({"reason": reason, "repos": repos, "sign_offs": kinds}));
+            self.record(
+                HistoryAction::ApprovalsReset,
+                json!({"reason": reason, "repos": repos, "sign_offs": kinds}),
+            );
             self.set_approval(approval);
         }
         Ok(())
@@ -172,38 +200,74 @@ impl Change<'_> {
 }
 
 fn parse_id(id: &str) -> Result<ReleaseId, EngineError> {
-    ReleaseId::parse(id).ok_or_else(|| EngineError::NotFound(format!("release `{}`", id.chars().take(40).collect::<String>())))
+    ReleaseId::parse(id).ok_or_else(|| {
+        EngineError::NotFound(format!(
+            "release `{}`",
+            id.chars().take(40).collect::<String>()
+        ))
+    })
 }
 
 fn check_text(field: &'static str, text: &str) -> Result<(), EngineError> {
     if text.len() > MAX_TEXT_BYTES {
-        return Err(EngineError::Invalid { field, message: format!("is {} bytes; at most {MAX_TEXT_BYTES} are allowed", text.len()) });
+        return Err(EngineError::Invalid {
+            field,
+            message: format!(
+                "is {} bytes; at most {MAX_TEXT_BYTES} are allowed",
+                text.len()
+            ),
+        });
     }
     Ok(())
 }
 
 impl Engine {
     /// Compares the two branches across the org and stores the repos that change.
-    pub async fn create_release(&self, caller: &Caller, new: NewRelease) -> Result<Created, EngineError> {
-        let source = BranchName::parse(new.source_branch.trim())
-            .map_err(|e| EngineError::Invalid { field: "source_branch", message: e.to_string() })?;
-        let dest = BranchName::parse(new.dest_branch.trim())
-            .map_err(|e| EngineError::Invalid { field: "dest_branch", message: e.to_string() })?;
+    pub async fn create_release(
+        &self,
+        caller: &Caller,
+        new: NewRelease,
+    ) -> Result<Created, EngineError> {
+        let source =
+            BranchName::parse(new.source_branch.trim()).map_err(|e| EngineError::Invalid {
+                field: "source_branch",
+                message: e.to_string(),
+            })?;
+        let dest = BranchName::parse(new.dest_branch.trim()).map_err(|e| EngineError::Invalid {
+            field: "dest_branch",
+            message: e.to_string(),
+        })?;
         if source == dest {
-            return Err(EngineError::Invalid { field: "dest_branch", message: "must differ from source_branch".into() });
+            return Err(EngineError::Invalid {
+                field: "dest_branch",
+                message: "must differ from source_branch".into(),
+            });
         }
-        if let Some(ch) = &new.channel_id {
-            if ch.is_empty() || ch.len() > 64 || !ch.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(EngineError::Invalid { field: "channel_id", message: "must be a Mattermost channel id (letters and digits)".into() });
-            }
+        if let Some(ch) = &new.channel_id
+            && (ch.is_empty()
+                || ch.len() > 64
+                || !ch
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        {
+            return Err(EngineError::Invalid {
+                field: "channel_id",
+                message: "must be a Mattermost channel id (letters and digits)".into(),
+            });
         }
         let github = self.github_or_unavailable()?;
         let gathered = github.gather(source.as_str(), dest.as_str()).await?;
         if gathered.with_source == 0 {
-            return Err(EngineError::UpstreamRejected(format!("branch `{source}` does not exist in any repository of {}", github.org)));
+            return Err(EngineError::UpstreamRejected(format!(
+                "branch `{source}` does not exist in any repository of {}",
+                github.org
+            )));
         }
         if gathered.with_dest == 0 {
-            return Err(EngineError::UpstreamRejected(format!("branch `{dest}` does not exist in any repository of {}", github.org)));
+            return Err(EngineError::UpstreamRejected(format!(
+                "branch `{dest}` does not exist in any repository of {}",
+                github.org
+            )));
         }
         if gathered.changed.is_empty() {
             return Err(EngineError::UpstreamRejected(format!(
@@ -225,15 +289,31 @@ impl Engine {
             created_by: caller.actor.clone(),
             created_at: now,
             last_refreshed_at: now,
-            content_fingerprint: fingerprint(gathered.changed.iter().map(|c| (c.repo_name.as_str(), c.head_sha.as_str()))),
+            content_fingerprint: fingerprint(
+                gathered
+                    .changed
+                    .iter()
+                    .map(|c| (c.repo_name.as_str(), c.head_sha.as_str())),
+            ),
             sign_offs: SignOffs::default(),
             channel_id: new.channel_id,
             chat_post_id: None,
             approval_cycle: 0,
             version: 0,
         };
-        let skipped: BTreeMap<String, usize> =
-            gathered.skipped.iter().map(|(k, v)| (serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(), *v)).collect();
+        let skipped: BTreeMap<String, usize> = gathered
+            .skipped
+            .iter()
+            .map(|(k, v)| {
+                (
+                    serde_json::to_value(k)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    *v,
+                )
+            })
+            .collect();
         let history = NewHistory {
             action: HistoryAction::Created,
             actor: caller.actor.clone(),
@@ -245,7 +325,9 @@ impl Engine {
             }),
             created_at: now,
         };
-        self.store().insert_release(&release, &gathered.changed, &[history]).await?;
+        self.store()
+            .insert_release(&release, &gathered.changed, &[history])
+            .await?;
         tracing::info!(release = %id, source = %release.source_branch, dest = %release.dest_branch, repos = gathered.changed.len(), "release created");
         self.events().publish(&id, &[EventKind::Updated], now);
         let view = self.release(id.as_str()).await?;
@@ -255,7 +337,11 @@ impl Engine {
     /// One release with its repos and deploy order.
     pub async fn release(&self, id: &str) -> Result<ReleaseView, EngineError> {
         let id = parse_id(id)?;
-        let release = self.store().release(&id).await?.ok_or_else(|| EngineError::NotFound(format!("release `{id}`")))?;
+        let release = self
+            .store()
+            .release(&id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("release `{id}`")))?;
         let repos = self.store().repos(&id).await?;
         Ok(self.view(release, repos))
     }
@@ -263,23 +349,41 @@ impl Engine {
     fn view(&self, release: ReleaseRecord, repos: Vec<RepoRecord>) -> ReleaseView {
         let nodes: Vec<OrderNode<'_>> = repos
             .iter()
-            .map(|r| OrderNode { name: &r.change.repo_name, excluded: r.excluded, depends_on: &r.depends_on })
+            .map(|r| OrderNode {
+                name: &r.change.repo_name,
+                excluded: r.excluded,
+                depends_on: &r.depends_on,
+            })
             .collect();
         let deploy_order = deploy_order(&nodes);
         let org = release.org.clone();
-        ReleaseView { release, repos, deploy_order, org }
+        ReleaseView {
+            release,
+            repos,
+            deploy_order,
+            org,
+        }
     }
 
     /// Releases, newest first.
     pub async fn list_releases(&self, filter: &ReleaseFilter) -> Result<ReleasePage, EngineError> {
-        self.store().list_releases(filter).await.map_err(|e| match e {
-            StoreError::InvalidCursor => EngineError::Invalid { field: "cursor", message: "is not a cursor this server issued".into() },
-            other => other.into(),
-        })
+        self.store()
+            .list_releases(filter)
+            .await
+            .map_err(|e| match e {
+                StoreError::InvalidCursor => EngineError::Invalid {
+                    field: "cursor",
+                    message: "is not a cursor this server issued".into(),
+                },
+                other => other.into(),
+            })
     }
 
     /// The history of a release, oldest first.
-    pub async fn history(&self, id: &str) -> Result<Vec<shipyard_store::HistoryRecord>, EngineError> {
+    pub async fn history(
+        &self,
+        id: &str,
+    ) -> Result<Vec<shipyard_store::HistoryRecord>, EngineError> {
         let id = parse_id(id)?;
         if self.store().release(&id).await?.is_none() {
             return Err(EngineError::NotFound(format!("release `{id}`")));
@@ -288,13 +392,21 @@ impl Engine {
     }
 
     /// Runs `rules` on the locked release and writes what they decided, all or nothing.
-    async fn mutate<F>(&self, caller: &Caller, id: &str, rules: F) -> Result<ReleaseView, EngineError>
+    async fn mutate<F>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        rules: F,
+    ) -> Result<ReleaseView, EngineError>
     where
         F: FnOnce(&mut Change<'_>) -> Result<(), EngineError>,
     {
         let id = parse_id(id)?;
         let mut tx = self.store().begin().await?;
-        let release = tx.lock_release(&id).await?.ok_or_else(|| EngineError::NotFound(format!("release `{id}`")))?;
+        let release = tx
+            .lock_release(&id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("release `{id}`")))?;
         let repos = tx.repos(&id).await?;
         let mut change = Change {
             caller,
@@ -313,7 +425,9 @@ impl Engine {
         }
         for op in &change.ops {
             match op {
-                RepoOp::Excluded(repo_id, excluded) => tx.set_repo_excluded(*repo_id, *excluded).await?,
+                RepoOp::Excluded(repo_id, excluded) => {
+                    tx.set_repo_excluded(*repo_id, *excluded).await?
+                }
                 RepoOp::DependsOn(repo_id, deps) => tx.set_repo_depends_on(*repo_id, deps).await?,
                 RepoOp::Update(c) => tx.update_repo_change(&id, c).await?,
                 RepoOp::Insert(c) => {
@@ -336,12 +450,24 @@ impl Engine {
     }
 
     /// Gives the `kind` sign-off to the current snapshot.
-    pub async fn approve(&self, caller: &Caller, id: &str, kind: SignOffKind) -> Result<ReleaseView, EngineError> {
+    pub async fn approve(
+        &self,
+        caller: &Caller,
+        id: &str,
+        kind: SignOffKind,
+    ) -> Result<ReleaseView, EngineError> {
         let allow_same_user = self.inner.settings.allow_same_user;
         self.mutate(caller, id, |c| {
             let mut approval = c.approval();
             let fp = c.release.content_fingerprint.clone();
-            let outcome = approval.approve(kind, &c.caller.actor, &c.caller.roles, &fp, c.now, allow_same_user)?;
+            let outcome = approval.approve(
+                kind,
+                &c.caller.actor,
+                &c.caller.roles,
+                &fp,
+                c.now,
+                allow_same_user,
+            )?;
             if outcome != SignOffOutcome::Unchanged {
                 c.record(HistoryAction::approved(kind), json!({"fingerprint": fp}));
                 c.set_approval(approval);
@@ -352,12 +478,20 @@ impl Engine {
     }
 
     /// Withdraws the `kind` sign-off.
-    pub async fn revoke(&self, caller: &Caller, id: &str, kind: SignOffKind) -> Result<ReleaseView, EngineError> {
+    pub async fn revoke(
+        &self,
+        caller: &Caller,
+        id: &str,
+        kind: SignOffKind,
+    ) -> Result<ReleaseView, EngineError> {
         self.mutate(caller, id, |c| {
             let mut approval = c.approval();
             let previous = approval.sign_offs.get(kind).map(|s| s.by.name.clone());
             if approval.revoke(kind, &c.caller.roles)? != SignOffOutcome::Unchanged {
-                c.record(HistoryAction::revoked(kind), json!({"previously_by": previous}));
+                c.record(
+                    HistoryAction::revoked(kind),
+                    json!({"previously_by": previous}),
+                );
                 c.set_approval(approval);
             }
             Ok(())
@@ -366,7 +500,12 @@ impl Engine {
     }
 
     /// Edits notes, breaking-change text and status.
-    pub async fn update_release(&self, caller: &Caller, id: &str, patch: ReleasePatch) -> Result<ReleaseView, EngineError> {
+    pub async fn update_release(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: ReleasePatch,
+    ) -> Result<ReleaseView, EngineError> {
         if let Some(n) = &patch.notes {
             check_text("notes", n)?;
         }
@@ -379,7 +518,10 @@ impl Engine {
             Some(other) => {
                 return Err(EngineError::Invalid {
                     field: "status",
-                    message: format!("`{}` is not allowed; use `deployed` or `cancelled`", other.chars().take(40).collect::<String>()),
+                    message: format!(
+                        "`{}` is not allowed; use `deployed` or `cancelled`",
+                        other.chars().take(40).collect::<String>()
+                    ),
                 });
             }
         };
@@ -392,7 +534,10 @@ impl Engine {
                 c.release.notes = n;
                 fields.push("notes");
             }
-            if let Some(b) = patch.breaking_changes.filter(|b| *b != c.release.breaking_changes) {
+            if let Some(b) = patch
+                .breaking_changes
+                .filter(|b| *b != c.release.breaking_changes)
+            {
                 c.release.breaking_changes = b;
                 fields.push("breaking_changes");
             }
@@ -404,7 +549,10 @@ impl Engine {
                 let from = c.release.status;
                 if check_status_change(from, to, &c.caller.roles)? {
                     c.release.status = to;
-                    c.record(HistoryAction::StatusChanged, json!({"from": from.as_str(), "to": to.as_str()}));
+                    c.record(
+                        HistoryAction::StatusChanged,
+                        json!({"from": from.as_str(), "to": to.as_str()}),
+                    );
                     c.touch(EventKind::Updated);
                 }
             }
@@ -414,30 +562,52 @@ impl Engine {
     }
 
     /// Excludes or includes a repo, or sets its dependencies.
-    pub async fn update_repo(&self, caller: &Caller, id: &str, repo_id: i64, patch: RepoPatch) -> Result<ReleaseView, EngineError> {
-        if let Some(deps) = &patch.depends_on {
-            if deps.len() > MAX_DEPENDENCIES {
-                return Err(EngineError::Invalid { field: "depends_on", message: format!("at most {MAX_DEPENDENCIES} repositories") });
-            }
+    pub async fn update_repo(
+        &self,
+        caller: &Caller,
+        id: &str,
+        repo_id: i64,
+        patch: RepoPatch,
+    ) -> Result<ReleaseView, EngineError> {
+        if let Some(deps) = &patch.depends_on
+            && deps.len() > MAX_DEPENDENCIES
+        {
+            return Err(EngineError::Invalid {
+                field: "depends_on",
+                message: format!("at most {MAX_DEPENDENCIES} repositories"),
+            });
         }
         self.mutate(caller, id, |c| {
             c.read_only_guard()?;
             let Some(index) = c.repos.iter().position(|r| r.id == repo_id) else {
-                return Err(EngineError::NotFound(format!("repo {repo_id} in release `{}`", c.release.id)));
+                return Err(EngineError::NotFound(format!(
+                    "repo {repo_id} in release `{}`",
+                    c.release.id
+                )));
             };
             let name = c.repos[index].change.repo_name.clone();
             if let Some(deps) = patch.depends_on {
-                let names: BTreeSet<&str> = c.repos.iter().map(|r| r.change.repo_name.as_str()).collect();
+                let names: BTreeSet<&str> = c
+                    .repos
+                    .iter()
+                    .map(|r| r.change.repo_name.as_str())
+                    .collect();
                 let mut clean = BTreeSet::new();
                 for d in &deps {
                     let d = d.trim();
                     if d == name {
-                        return Err(EngineError::Invalid { field: "depends_on", message: format!("{name} cannot depend on itself") });
+                        return Err(EngineError::Invalid {
+                            field: "depends_on",
+                            message: format!("{name} cannot depend on itself"),
+                        });
                     }
                     if !names.contains(d) {
                         return Err(EngineError::Invalid {
                             field: "depends_on",
-                            message: format!("`{}` is not a repository of this release", d.chars().take(100).collect::<String>()),
+                            message: format!(
+                                "`{}` is not a repository of this release",
+                                d.chars().take(100).collect::<String>()
+                            ),
                         });
                     }
                     clean.insert(d.to_owned());
@@ -446,17 +616,28 @@ impl Engine {
                 if clean != c.repos[index].depends_on {
                     c.repos[index].depends_on = clean.clone();
                     c.ops.push(RepoOp::DependsOn(repo_id, clean.clone()));
-                    c.record(HistoryAction::DependenciesUpdated, json!({"repo": name, "depends_on": clean}));
+                    c.record(
+                        HistoryAction::DependenciesUpdated,
+                        json!({"repo": name, "depends_on": clean}),
+                    );
                     c.touch(EventKind::Repos);
                 }
             }
             if let Some(excluded) = patch.excluded.filter(|e| *e != c.repos[index].excluded) {
                 c.repos[index].excluded = excluded;
                 c.ops.push(RepoOp::Excluded(repo_id, excluded));
-                let action = if excluded { HistoryAction::RepoExcluded } else { HistoryAction::RepoIncluded };
+                let action = if excluded {
+                    HistoryAction::RepoExcluded
+                } else {
+                    HistoryAction::RepoIncluded
+                };
                 c.record(action, json!({"repo": name}));
                 c.touch(EventKind::Repos);
-                let why = if excluded { "a repository was excluded" } else { "a repository was included again" };
+                let why = if excluded {
+                    "a repository was excluded"
+                } else {
+                    "a repository was included again"
+                };
                 c.reconcile_snapshot(why, std::slice::from_ref(&name))?;
             }
             Ok(())
@@ -471,31 +652,54 @@ impl Engine {
             return Err(shipyard_core::release::RuleError::ReadOnly(current.release.status).into());
         }
         let github = self.github_or_unavailable()?;
-        let (source, dest) = (current.release.source_branch.as_str(), current.release.dest_branch.as_str());
+        let (source, dest) = (
+            current.release.source_branch.as_str(),
+            current.release.dest_branch.as_str(),
+        );
         let gathered = github.gather(source, dest).await?;
-        let fresh_names: BTreeSet<&str> = gathered.changed.iter().map(|c| c.repo_name.as_str()).collect();
+        let fresh_names: BTreeSet<&str> = gathered
+            .changed
+            .iter()
+            .map(|c| c.repo_name.as_str())
+            .collect();
         // Repos with nothing ahead any more: most likely their PR merged. Ask for it.
-        let settled: Vec<&RepoRecord> = current.repos.iter().filter(|r| !fresh_names.contains(r.change.repo_name.as_str())).collect();
-        let pulls: BTreeMap<String, Option<PullInfo>> = join_all(settled.iter().map(|r| async move {
-            (r.change.repo_name.clone(), github.pull(&r.change.repo_name, source, dest).await)
-        }))
-        .await
-        .into_iter()
-        .map(|(name, result)| result.map(|p| (name, p)))
-        .collect::<Result<_, _>>()?;
+        let settled: Vec<&RepoRecord> = current
+            .repos
+            .iter()
+            .filter(|r| !fresh_names.contains(r.change.repo_name.as_str()))
+            .collect();
+        let pulls: BTreeMap<String, Option<PullInfo>> =
+            join_all(settled.iter().map(|r| async move {
+                (
+                    r.change.repo_name.clone(),
+                    github.pull(&r.change.repo_name, source, dest).await,
+                )
+            }))
+            .await
+            .into_iter()
+            .map(|(name, result)| result.map(|p| (name, p)))
+            .collect::<Result<_, _>>()?;
 
         self.mutate(caller, id, move |c| {
             c.read_only_guard()?;
             let stored: Vec<StoredRepo> = c
                 .repos
                 .iter()
-                .map(|r| StoredRepo { name: r.change.repo_name.clone(), head_sha: r.change.head_sha.clone(), excluded: r.excluded })
+                .map(|r| StoredRepo {
+                    name: r.change.repo_name.clone(),
+                    head_sha: r.change.head_sha.clone(),
+                    excluded: r.excluded,
+                })
                 .collect();
             let plan = plan_refresh(&stored, gathered.changed);
             let mut merged_now = Vec::new();
             for name in &plan.settled {
-                let Some(pull) = pulls.get(name) else { continue };
-                let Some(row) = c.repos.iter_mut().find(|r| &r.change.repo_name == name) else { continue };
+                let Some(pull) = pulls.get(name) else {
+                    continue;
+                };
+                let Some(row) = c.repos.iter_mut().find(|r| &r.change.repo_name == name) else {
+                    continue;
+                };
                 if row.change.pull != *pull {
                     if pull.as_ref().is_some_and(|p| p.state == PrState::Merged) {
                         merged_now.push(name.clone());
@@ -506,7 +710,11 @@ impl Engine {
             }
             let added: Vec<String> = plan.additions.iter().map(|a| a.repo_name.clone()).collect();
             for update in plan.updates {
-                if let Some(row) = c.repos.iter_mut().find(|r| r.change.repo_name == update.repo_name) {
+                if let Some(row) = c
+                    .repos
+                    .iter_mut()
+                    .find(|r| r.change.repo_name == update.repo_name)
+                {
                     row.change = update.clone();
                 }
                 c.ops.push(RepoOp::Update(update));
@@ -524,7 +732,10 @@ impl Engine {
             c.release.last_refreshed_at = c.now;
             c.touch(EventKind::Updated);
             c.touch(EventKind::Repos);
-            c.record(HistoryAction::Refreshed, json!({"changed": plan.changed, "added": added, "merged": merged_now}));
+            c.record(
+                HistoryAction::Refreshed,
+                json!({"changed": plan.changed, "added": added, "merged": merged_now}),
+            );
             c.reconcile_snapshot("new commits since the sign-offs", &plan.changed)?;
             Ok(())
         })

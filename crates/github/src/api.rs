@@ -69,13 +69,20 @@ pub(crate) fn link(headers: &HeaderMap, rel: &str) -> Option<String> {
     value.split(',').find_map(|part| {
         let (url, params) = part.split_once(';')?;
         let wanted = format!("rel=\"{rel}\"");
-        params.split(';').any(|p| p.trim() == wanted).then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        params.split(';').any(|p| p.trim() == wanted).then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
     })
 }
 
 fn page_of(url: &str) -> Option<u32> {
     let query = url.split_once('?')?.1;
-    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "page").and_then(|(_, v)| v.parse().ok())
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse().ok())
 }
 
 #[derive(Deserialize)]
@@ -232,7 +239,12 @@ impl GitHub {
     /// Every repository of `org` (`GET /orgs/{org}/repos`), all pages; pages after the first are
     /// fetched in parallel when GitHub names the last one.
     pub async fn org_repos(&self, org: &str) -> Result<Vec<OrgRepo>, GithubError> {
-        let page_url = |page: u32| self.url(&format!("/orgs/{}/repos?type=all&per_page=100&page={page}", enc_path(org)));
+        let page_url = |page: u32| {
+            self.url(&format!(
+                "/orgs/{}/repos?type=all&per_page=100&page={page}",
+                enc_path(org)
+            ))
+        };
         let first = self.get(&page_url(1)).await?;
         if first.status != StatusCode::OK {
             return Err(first.rejected());
@@ -262,11 +274,23 @@ impl GitHub {
                 next = link(&answer.headers, "next");
             }
         }
-        Ok(repos.into_iter().map(|r| OrgRepo { name: r.name, archived: r.archived }).collect())
+        Ok(repos
+            .into_iter()
+            .map(|r| OrgRepo {
+                name: r.name,
+                archived: r.archived,
+            })
+            .collect())
     }
 
     /// `GET /repos/{owner}/{repo}/compare/{base}...{head}`; `None` when a branch (or the repo) is missing.
-    pub async fn compare(&self, owner: &str, repo: &str, base: &str, head: &str) -> Result<Option<CompareResult>, GithubError> {
+    pub async fn compare(
+        &self,
+        owner: &str,
+        repo: &str,
+        base: &str,
+        head: &str,
+    ) -> Result<Option<CompareResult>, GithubError> {
         let url = self.url(&format!(
             "/repos/{}/{}/compare/{}...{}",
             enc_path(owner),
@@ -281,7 +305,9 @@ impl GitHub {
             _ => return Err(answer.rejected()),
         }
         let wire: CompareWire = answer.json()?;
-        let head_sha = (wire.commits.len() as u64 == wire.total_commits).then(|| wire.commits.last().map(|c| c.sha.clone())).flatten();
+        let head_sha = (wire.commits.len() as u64 == wire.total_commits)
+            .then(|| wire.commits.last().map(|c| c.sha.clone()))
+            .flatten();
         let comparison = Comparison {
             total_commits: wire.total_commits,
             commits: wire
@@ -297,15 +323,33 @@ impl GitHub {
             files: wire
                 .files
                 .into_iter()
-                .map(|f| FileInfo { path: f.filename, additions: f.additions, deletions: f.deletions })
+                .map(|f| FileInfo {
+                    path: f.filename,
+                    additions: f.additions,
+                    deletions: f.deletions,
+                })
                 .collect(),
         };
-        Ok(Some(CompareResult { ahead_by: wire.ahead_by, comparison, head_sha }))
+        Ok(Some(CompareResult {
+            ahead_by: wire.ahead_by,
+            comparison,
+            head_sha,
+        }))
     }
 
     /// The head commit of a branch (`GET /repos/{o}/{r}/branches/{branch}`), `None` if missing.
-    pub async fn branch_head(&self, owner: &str, repo: &str, branch: &str) -> Result<Option<String>, GithubError> {
-        let url = self.url(&format!("/repos/{}/{}/branches/{}", enc_path(owner), enc_path(repo), enc_path(branch)));
+    pub async fn branch_head(
+        &self,
+        owner: &str,
+        repo: &str,
+        branch: &str,
+    ) -> Result<Option<String>, GithubError> {
+        let url = self.url(&format!(
+            "/repos/{}/{}/branches/{}",
+            enc_path(owner),
+            enc_path(repo),
+            enc_path(branch)
+        ));
         let answer = self.get(&url).await?;
         match answer.status {
             StatusCode::OK => Ok(Some(answer.json::<BranchWire>()?.commit.sha)),
@@ -316,7 +360,13 @@ impl GitHub {
 
     /// The newest pull request from `head` into `base`, open, merged or closed
     /// (`GET /repos/{o}/{r}/pulls?state=all&head=owner:head&base=base`).
-    pub async fn pull_between(&self, owner: &str, repo: &str, head: &str, base: &str) -> Result<Option<PullInfo>, GithubError> {
+    pub async fn pull_between(
+        &self,
+        owner: &str,
+        repo: &str,
+        head: &str,
+        base: &str,
+    ) -> Result<Option<PullInfo>, GithubError> {
         let url = self.url(&format!(
             "/repos/{}/{}/pulls?state=all&head={}&base={}&sort=created&direction=desc&per_page=10",
             enc_path(owner),
@@ -343,7 +393,11 @@ impl GitHub {
             PullInfo {
                 number: p.number,
                 url: p.html_url,
-                merge_commit_sha: if state == PrState::Merged { p.merge_commit_sha } else { None },
+                merge_commit_sha: if state == PrState::Merged {
+                    p.merge_commit_sha
+                } else {
+                    None
+                },
                 state,
             }
         }))
@@ -351,7 +405,12 @@ impl GitHub {
 
     /// Both branch heads and how far source is ahead of dest, for every repository of the org,
     /// a hundred repositories per GraphQL request.
-    pub async fn branch_overview(&self, org: &str, source: &str, dest: &str) -> Result<Vec<BranchOverview>, GithubError> {
+    pub async fn branch_overview(
+        &self,
+        org: &str,
+        source: &str,
+        dest: &str,
+    ) -> Result<Vec<BranchOverview>, GithubError> {
         let url = self.options().graphql_url.clone();
         let mut cursor: Option<String> = None;
         let mut out = Vec::new();
@@ -371,14 +430,24 @@ impl GitHub {
             }
             let parsed: GraphAnswer<OverviewData> = answer.json()?;
             if let Some(e) = parsed.errors.first() {
-                return Err(GithubError::Rejected { status: 200, message: e.message.clone() });
+                return Err(GithubError::Rejected {
+                    status: 200,
+                    message: e.message.clone(),
+                });
             }
             let Some(org_data) = parsed.data.and_then(|d| d.organization) else {
-                return Err(GithubError::Rejected { status: 404, message: format!("organization `{org}` not found") });
+                return Err(GithubError::Rejected {
+                    status: 404,
+                    message: format!("organization `{org}` not found"),
+                });
             };
             let conn = org_data.repositories;
             out.extend(conn.nodes.into_iter().flatten().map(|n| {
-                let ahead_by = n.dest.as_ref().and_then(|d| d.compare.as_ref()).map(|c| c.ahead_by);
+                let ahead_by = n
+                    .dest
+                    .as_ref()
+                    .and_then(|d| d.compare.as_ref())
+                    .map(|c| c.ahead_by);
                 BranchOverview {
                     name: n.name,
                     archived: n.is_archived,
@@ -410,7 +479,10 @@ mod tests {
                 r#"<https://api.github.com/orgs/acme/repos?page=2&per_page=100>; rel="next", <https://api.github.com/orgs/acme/repos?page=5&per_page=100>; rel="last""#,
             ),
         );
-        assert_eq!(link(&h, "next").as_deref(), Some("https://api.github.com/orgs/acme/repos?page=2&per_page=100"));
+        assert_eq!(
+            link(&h, "next").as_deref(),
+            Some("https://api.github.com/orgs/acme/repos?page=2&per_page=100")
+        );
         assert_eq!(link(&h, "last").as_deref().and_then(page_of), Some(5));
         assert_eq!(link(&h, "prev"), None);
     }

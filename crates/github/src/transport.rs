@@ -39,7 +39,11 @@ pub struct GitHubOptions {
 
 impl GitHubOptions {
     /// Options with production defaults for the given endpoints.
-    pub fn new(api_url: impl Into<String>, graphql_url: impl Into<String>, token: Option<String>) -> Self {
+    pub fn new(
+        api_url: impl Into<String>,
+        graphql_url: impl Into<String>,
+        token: Option<String>,
+    ) -> Self {
         GitHubOptions {
             api_url: api_url.into().trim_end_matches('/').to_owned(),
             graphql_url: graphql_url.into(),
@@ -93,7 +97,10 @@ impl Answer {
     }
 
     pub fn rejected(&self) -> GithubError {
-        GithubError::Rejected { status: self.status.as_u16(), message: self.message() }
+        GithubError::Rejected {
+            status: self.status.as_u16(),
+            message: self.message(),
+        }
     }
 }
 
@@ -120,7 +127,9 @@ struct Inner {
 
 impl std::fmt::Debug for GitHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GitHub").field("api_url", &self.inner.opts.api_url).finish_non_exhaustive()
+        f.debug_struct("GitHub")
+            .field("api_url", &self.inner.opts.api_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,7 +157,10 @@ impl EtagCache {
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -165,11 +177,20 @@ impl GitHub {
     /// Builds a client. Fails only if the TLS stack cannot start.
     pub fn new(opts: GitHubOptions) -> Result<Self, GithubError> {
         let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_static("application/vnd.github+json"));
-        headers.insert("x-github-api-version", HeaderValue::from_static("2022-11-28"));
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static("2022-11-28"),
+        );
         if let Some(token) = &opts.token {
-            let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| GithubError::Decode("the GitHub token contains characters not allowed in a header".into()))?;
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                GithubError::Decode(
+                    "the GitHub token contains characters not allowed in a header".into(),
+                )
+            })?;
             value.set_sensitive(true);
             headers.insert(header::AUTHORIZATION, value);
         }
@@ -225,28 +246,53 @@ impl GitHub {
     /// GET with the ETag cache: an unchanged answer costs no rate limit.
     pub(crate) async fn get(&self, url: &str) -> Result<Answer, GithubError> {
         let cached = self.cached(url);
-        let answer = self.exchange(Method::GET, url, None, cached.as_ref().map(|c| c.0.as_str())).await?;
+        let answer = self
+            .exchange(
+                Method::GET,
+                url,
+                None,
+                cached.as_ref().map(|c| c.0.as_str()),
+            )
+            .await?;
         if answer.status == StatusCode::NOT_MODIFIED {
             if let Some((_, body)) = cached {
                 self.inner.not_modified.fetch_add(1, Ordering::Relaxed);
-                return Ok(Answer { status: StatusCode::OK, headers: answer.headers, body });
+                return Ok(Answer {
+                    status: StatusCode::OK,
+                    headers: answer.headers,
+                    body,
+                });
             }
-            return Err(GithubError::Decode("304 Not Modified without a cached answer".into()));
+            return Err(GithubError::Decode(
+                "304 Not Modified without a cached answer".into(),
+            ));
         }
-        if answer.status == StatusCode::OK {
-            if let Some(etag) = answer.headers.get(header::ETAG).and_then(|v| v.to_str().ok()) {
-                if let Ok(mut cache) = self.inner.etags.lock() {
-                    cache.put(url.to_owned(), etag.to_owned(), answer.body.clone(), self.inner.opts.etag_cache_entries);
-                }
-            }
+        if answer.status == StatusCode::OK
+            && let Some(etag) = answer
+                .headers
+                .get(header::ETAG)
+                .and_then(|v| v.to_str().ok())
+            && let Ok(mut cache) = self.inner.etags.lock()
+        {
+            cache.put(
+                url.to_owned(),
+                etag.to_owned(),
+                answer.body.clone(),
+                self.inner.opts.etag_cache_entries,
+            );
         }
         Ok(answer)
     }
 
     /// POST a JSON body (GraphQL).
-    pub(crate) async fn post_json(&self, url: &str, body: &serde_json::Value) -> Result<Answer, GithubError> {
+    pub(crate) async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<Answer, GithubError> {
         let bytes = serde_json::to_vec(body).map_err(|e| GithubError::Decode(e.to_string()))?;
-        self.exchange(Method::POST, url, Some(bytes::Bytes::from(bytes)), None).await
+        self.exchange(Method::POST, url, Some(bytes::Bytes::from(bytes)), None)
+            .await
     }
 
     fn cached(&self, url: &str) -> Option<(String, bytes::Bytes)> {
@@ -266,15 +312,14 @@ impl GitHub {
         let mut limit_waits = 0u32;
         loop {
             self.wait_for_rate_limit(&mut limit_waits).await?;
-            let attempt = {
-                let _permit = self
-                    .inner
-                    .permits
-                    .acquire()
-                    .await
-                    .map_err(|_| GithubError::Unavailable("client is shutting down".into()))?;
-                self.attempt(&method, url, body.clone(), etag).await
-            };
+            let attempt =
+                {
+                    let _permit =
+                        self.inner.permits.acquire().await.map_err(|_| {
+                            GithubError::Unavailable("client is shutting down".into())
+                        })?;
+                    self.attempt(&method, url, body.clone(), etag).await
+                };
             match attempt {
                 Attempt::Done(answer) => return Ok(answer),
                 Attempt::Limited { until } => {
@@ -295,13 +340,21 @@ impl GitHub {
         }
     }
 
-    async fn attempt(&self, method: &Method, url: &str, body: Option<bytes::Bytes>, etag: Option<&str>) -> Attempt {
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<bytes::Bytes>,
+        etag: Option<&str>,
+    ) -> Attempt {
         let mut req = self.inner.http.request(method.clone(), url);
         if let Some(etag) = etag {
             req = req.header(header::IF_NONE_MATCH, etag);
         }
         if let Some(body) = body {
-            req = req.header(header::CONTENT_TYPE, "application/json").body(body);
+            req = req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body);
         }
         let started = Instant::now();
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
@@ -317,13 +370,19 @@ impl GitHub {
             Ok(parts) => parts,
             Err(e) => {
                 tracing::debug!(%method, url = %redact(url), error = %e, elapsed = ?started.elapsed(), "GitHub request failed");
-                let kind = if e.is_timeout() { "timed out" } else { "connection failed" };
+                let kind = if e.is_timeout() {
+                    "timed out"
+                } else {
+                    "connection failed"
+                };
                 return Attempt::Retry(format!("{kind} ({})", without_url(&e)));
             }
         };
         tracing::debug!(%method, url = %redact(url), status = status.as_u16(), elapsed = ?started.elapsed(), "GitHub request");
         if let Some(remaining) = header_u64(&headers, "x-ratelimit-remaining") {
-            self.inner.remaining.store(remaining as i64, Ordering::Relaxed);
+            self.inner
+                .remaining
+                .store(remaining as i64, Ordering::Relaxed);
         }
         if let Some(until) = rate_limit_until(status, &headers, &body) {
             return Attempt::Limited { until };
@@ -332,12 +391,16 @@ impl GitHub {
             return Attempt::Retry(format!("GitHub answered {status}"));
         }
         // Last call of the window: later calls would fail, so pause them until the reset.
-        if header_u64(&headers, "x-ratelimit-remaining") == Some(0) {
-            if let Some(reset) = header_u64(&headers, "x-ratelimit-reset") {
-                self.block_until(reset);
-            }
+        if header_u64(&headers, "x-ratelimit-remaining") == Some(0)
+            && let Some(reset) = header_u64(&headers, "x-ratelimit-reset")
+        {
+            self.block_until(reset);
         }
-        Attempt::Done(Answer { status, headers, body })
+        Attempt::Done(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 
     fn block_until(&self, until: u64) {
@@ -345,7 +408,10 @@ impl GitHub {
         let until = until.max(floor);
         let previous = self.inner.blocked_until.fetch_max(until, Ordering::SeqCst);
         if previous < now_unix() && !self.inner.warned.swap(true, Ordering::SeqCst) {
-            tracing::warn!(resets_in_secs = until.saturating_sub(now_unix()), "GitHub rate limit reached; pausing GitHub calls until it resets");
+            tracing::warn!(
+                resets_in_secs = until.saturating_sub(now_unix()),
+                "GitHub rate limit reached; pausing GitHub calls until it resets"
+            );
         }
     }
 
@@ -361,7 +427,9 @@ impl GitHub {
         }
         let wait = Duration::from_secs(until - now);
         if wait > self.inner.opts.max_rate_limit_wait || *waits >= 3 {
-            return Err(GithubError::RateLimited { reset_in_secs: until - now });
+            return Err(GithubError::RateLimited {
+                reset_in_secs: until - now,
+            });
         }
         *waits += 1;
         tokio::time::sleep(wait).await;
@@ -371,7 +439,10 @@ impl GitHub {
     fn backoff(&self, failures: u32) -> Duration {
         let base = self.inner.opts.retry_base.as_millis() as u64;
         let cap = self.inner.opts.retry_cap.as_millis() as u64;
-        let ceiling = base.saturating_mul(1u64 << failures.min(16)).min(cap).max(1);
+        let ceiling = base
+            .saturating_mul(1u64 << failures.min(16))
+            .min(cap)
+            .max(1);
         Duration::from_millis(rand::random_range(ceiling / 2..=ceiling))
     }
 }
@@ -391,7 +462,11 @@ fn rate_limit_until(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Opt
     // GraphQL reports an exhausted limit as 200 with an error of type RATE_LIMITED.
     if status == StatusCode::OK && header_u64(headers, "x-ratelimit-remaining") == Some(0) {
         let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-        let limited = v.get("errors")?.as_array()?.iter().any(|e| e.get("type").and_then(|t| t.as_str()) == Some("RATE_LIMITED"));
+        let limited = v
+            .get("errors")?
+            .as_array()?
+            .iter()
+            .any(|e| e.get("type").and_then(|t| t.as_str()) == Some("RATE_LIMITED"));
         if limited {
             return Some(header_u64(headers, "x-ratelimit-reset").unwrap_or(now + 60));
         }

@@ -36,11 +36,27 @@ mod tests {
     #[test]
     fn github_test_vector() {
         let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-        assert!(verify_signature(b"It's a Secret to Everybody", b"Hello, World!", Some(sig)));
+        assert!(verify_signature(
+            b"It's a Secret to Everybody",
+            b"Hello, World!",
+            Some(sig)
+        ));
         assert_eq!(sign(b"It's a Secret to Everybody", b"Hello, World!"), sig);
-        assert!(!verify_signature(b"It's a Secret to Everybody", b"Hello, World?", Some(sig)));
+        assert!(!verify_signature(
+            b"It's a Secret to Everybody",
+            b"Hello, World?",
+            Some(sig)
+        ));
         assert!(!verify_signature(b"other", b"Hello, World!", Some(sig)));
-        assert!(!verify_signature(b"It's a Secret to Everybody", b"Hello, World!", None));
-        assert!(!verify_signature(b"It's a Secret to Everybody", b"Hello, World!", Some("sha1=abc")));
+        assert!(!verify_signature(
+            b"It's a Secret to Everybody",
+            b"Hello, World!",
+            None
+        ));
+        assert!(!verify_signature(
+            b"It's a Secret to Everybody",
+            b"Hello, World!",
+            Some("sha1=abc")
+        ));
     }
 }

@@ -12,8 +12,14 @@ use std::sync::Arc;
 
 /// Builds the GitHub side of the engine from `github`.
 pub fn github_setup(config: &Config) -> anyhow::Result<Option<GithubSetup>> {
-    let Some(gh) = &config.github else { return Ok(None) };
-    let mut options = GitHubOptions::new(gh.api_url.clone(), gh.graphql_url(), gh.token.as_ref().map(|t| t.expose().to_owned()));
+    let Some(gh) = &config.github else {
+        return Ok(None);
+    };
+    let mut options = GitHubOptions::new(
+        gh.api_url.clone(),
+        gh.graphql_url(),
+        gh.token.as_ref().map(|t| t.expose().to_owned()),
+    );
     options.concurrency = gh.concurrency;
     let client = GitHub::new(options).context("starting the GitHub client")?;
     Ok(Some(GithubSetup {
@@ -28,8 +34,13 @@ pub fn github_setup(config: &Config) -> anyhow::Result<Option<GithubSetup>> {
 
 /// Opens the database and applies migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.database.url).await.context("opening the database")?;
-    store.migrate().await.context("applying database migrations")?;
+    let store = Store::connect(&config.database.url)
+        .await
+        .context("opening the database")?;
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
     Ok(store)
 }
 
@@ -39,8 +50,13 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
     let mut tokens = Vec::new();
     let mut records = Vec::new();
     for t in &config.auth.api_tokens {
-        let entry = TokenEntry::from_hex(&t.name, &t.token_sha256, t.roles.clone())
-            .with_context(|| format!("auth.api_tokens: token `{}` has a malformed token_sha256", t.name))?;
+        let entry =
+            TokenEntry::from_hex(&t.name, &t.token_sha256, t.roles.clone()).with_context(|| {
+                format!(
+                    "auth.api_tokens: token `{}` has a malformed token_sha256",
+                    t.name
+                )
+            })?;
         tokens.push(entry);
         records.push(ApiTokenRecord {
             name: t.name.clone(),
@@ -50,14 +66,22 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
             last_used_at: None,
         });
     }
-    store.sync_api_tokens(&records).await.context("recording API tokens")?;
+    store
+        .sync_api_tokens(&records)
+        .await
+        .context("recording API tokens")?;
     let engine = Engine::new(
         store,
         github_setup(config)?,
-        EngineSettings { allow_same_user: config.approvals.allow_same_user },
+        EngineSettings {
+            allow_same_user: config.approvals.allow_same_user,
+        },
         clock,
     );
-    Ok(AppState { engine, auth: Authenticator::new(tokens) })
+    Ok(AppState {
+        engine,
+        auth: Authenticator::new(tokens),
+    })
 }
 
 /// Runs the server on `listener` until `shutdown` completes.
@@ -67,5 +91,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = build_state(config, Arc::new(SystemClock)).await?;
-    shipyard_web::serve(listener, state, shutdown).await.context("serving HTTP")
+    shipyard_web::serve(listener, state, shutdown)
+        .await
+        .context("serving HTTP")
 }

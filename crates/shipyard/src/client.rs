@@ -17,20 +17,41 @@ impl ApiClient {
             .user_agent(concat!("shipyard-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("starting the HTTP client")?;
-        Ok(ApiClient { http, server: server.trim_end_matches('/').to_owned(), token: token.to_owned() })
+        Ok(ApiClient {
+            http,
+            server: server.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut req = self.http.request(method, format!("{}{path}", self.server)).bearer_auth(&self.token);
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.server))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.with_context(|| format!("cannot reach {}", self.server))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.server))?;
         let status = resp.status();
         let value: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            let message = value.pointer("/error/message").and_then(Value::as_str).unwrap_or("no details");
-            let code = value.pointer("/error/code").and_then(Value::as_str).unwrap_or("error");
+            let message = value
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or("no details");
+            let code = value
+                .pointer("/error/code")
+                .and_then(Value::as_str)
+                .unwrap_or("error");
             bail!("{} {code}: {message}", status.as_u16());
         }
         Ok(value)
@@ -38,8 +59,12 @@ impl ApiClient {
 
     /// `POST /api/releases`.
     pub async fn create(&self, source: &str, dest: &str) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::POST, "/api/releases", Some(serde_json::json!({"source_branch": source, "dest_branch": dest})))
-            .await
+        self.call(
+            reqwest::Method::POST,
+            "/api/releases",
+            Some(serde_json::json!({"source_branch": source, "dest_branch": dest})),
+        )
+        .await
     }
 
     /// `GET /api/releases`.
@@ -53,13 +78,19 @@ impl ApiClient {
 
     /// `GET /api/releases/{id}`.
     pub async fn show(&self, id: &str) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::GET, &format!("/api/releases/{id}"), None).await
+        self.call(reqwest::Method::GET, &format!("/api/releases/{id}"), None)
+            .await
     }
 
     /// `POST` or `DELETE /api/releases/{id}/approve/{kind}`.
     pub async fn approve(&self, id: &str, kind: &str, revoke: bool) -> anyhow::Result<Value> {
-        let method = if revoke { reqwest::Method::DELETE } else { reqwest::Method::POST };
-        self.call(method, &format!("/api/releases/{id}/approve/{kind}"), None).await
+        let method = if revoke {
+            reqwest::Method::DELETE
+        } else {
+            reqwest::Method::POST
+        };
+        self.call(method, &format!("/api/releases/{id}/approve/{kind}"), None)
+            .await
     }
 }
 
@@ -68,7 +99,11 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
 }
 
 fn tick(v: &Value, ptr: &str) -> &'static str {
-    if v.pointer(ptr).is_some_and(|x| !x.is_null()) { "☑" } else { "☐" }
+    if v.pointer(ptr).is_some_and(|x| !x.is_null()) {
+        "☑"
+    } else {
+        "☐"
+    }
 }
 
 /// A release detail as a person reads it in a terminal.
@@ -85,8 +120,16 @@ pub fn render_detail(v: &Value) -> String {
         tick(v, "/release/qa_approved_by"),
         s(v, "/release/qa_approved_by"),
     ));
-    out.push_str(&format!("{:<6} {:<28} {:>7} {:>8}  {:<8} {}\n", "ID", "REPO", "COMMITS", "PR", "STATE", "FLAGS"));
-    for r in v.get("repos").and_then(Value::as_array).into_iter().flatten() {
+    out.push_str(&format!(
+        "{:<6} {:<28} {:>7} {:>8}  {:<8} {}\n",
+        "ID", "REPO", "COMMITS", "PR", "STATE", "FLAGS"
+    ));
+    for r in v
+        .get("repos")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let mut flags = Vec::new();
         if r.get("excluded").and_then(Value::as_bool) == Some(true) {
             flags.push("excluded");
@@ -94,26 +137,43 @@ pub fn render_detail(v: &Value) -> String {
         if r.get("is_breaking").and_then(Value::as_bool) == Some(true) {
             flags.push("breaking");
         }
-        if r.get("infra_changes").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+        if r.get("infra_changes")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+        {
             flags.push("infra");
         }
         out.push_str(&format!(
             "{:<6} {:<28} {:>7} {:>8}  {:<8} {}\n",
             r.get("id").and_then(Value::as_i64).unwrap_or_default(),
             s(r, "/repo_name"),
-            r.get("commit_count").and_then(Value::as_u64).unwrap_or_default(),
-            r.get("pr_number").and_then(Value::as_u64).map(|n| format!("#{n}")).unwrap_or_else(|| "—".into()),
+            r.get("commit_count")
+                .and_then(Value::as_u64)
+                .unwrap_or_default(),
+            r.get("pr_number")
+                .and_then(Value::as_u64)
+                .map(|n| format!("#{n}"))
+                .unwrap_or_else(|| "—".into()),
             s(r, "/pr_state"),
             flags.join(","),
         ));
     }
     if let Some(cycle) = v.pointer("/deploy_order/cycle").and_then(Value::as_array) {
         let names: Vec<&str> = cycle.iter().filter_map(Value::as_str).collect();
-        out.push_str(&format!("Deploy order: dependency cycle {} → {}\n", names.join(" → "), names.first().unwrap_or(&"")));
+        out.push_str(&format!(
+            "Deploy order: dependency cycle {} → {}\n",
+            names.join(" → "),
+            names.first().unwrap_or(&"")
+        ));
     } else if let Some(levels) = v.pointer("/deploy_order/levels").and_then(Value::as_array) {
         out.push_str("Deploy order:\n");
         for (i, level) in levels.iter().enumerate() {
-            let names: Vec<&str> = level.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let names: Vec<&str> = level
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
             out.push_str(&format!("  {}. {}\n", i + 1, names.join(", ")));
         }
     }
@@ -122,15 +182,27 @@ pub fn render_detail(v: &Value) -> String {
 
 /// A release list as a table.
 pub fn render_list(v: &Value) -> String {
-    let mut out = format!("{:<12} {:<22} {:<9} {:>5} {:>7}  {:<5} {:<5} {}\n", "ID", "BRANCHES", "STATUS", "REPOS", "COMMITS", "DEV", "QA", "CREATED BY");
-    for r in v.get("releases").and_then(Value::as_array).into_iter().flatten() {
+    let mut out = format!(
+        "{:<12} {:<22} {:<9} {:>5} {:>7}  {:<5} {:<5} {}\n",
+        "ID", "BRANCHES", "STATUS", "REPOS", "COMMITS", "DEV", "QA", "CREATED BY"
+    );
+    for r in v
+        .get("releases")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         out.push_str(&format!(
             "{:<12} {:<22} {:<9} {:>5} {:>7}  {:<5} {:<5} {}\n",
             s(r, "/id"),
             format!("{} → {}", s(r, "/source_branch"), s(r, "/dest_branch")),
             s(r, "/status"),
-            r.get("repo_count").and_then(Value::as_i64).unwrap_or_default(),
-            r.get("commit_count").and_then(Value::as_i64).unwrap_or_default(),
+            r.get("repo_count")
+                .and_then(Value::as_i64)
+                .unwrap_or_default(),
+            r.get("commit_count")
+                .and_then(Value::as_i64)
+                .unwrap_or_default(),
             tick(r, "/dev_approved_by"),
             tick(r, "/qa_approved_by"),
             s(r, "/created_by"),

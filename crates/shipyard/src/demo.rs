@@ -6,7 +6,9 @@
 use crate::app;
 use anyhow::Context;
 use rand::Rng as _;
-use shipyard_config::{ApiTokenConfig, AuthMode, Config, DevUser, GithubConfig, RepoFilter, Secret};
+use shipyard_config::{
+    ApiTokenConfig, AuthMode, Config, DevUser, GithubConfig, RepoFilter, Secret,
+};
 use shipyard_core::Role;
 use shipyard_sim::github::{SimGithub, seed_demo};
 use std::net::SocketAddr;
@@ -35,7 +37,12 @@ pub const DEMO_USERS: [(&str, &[Role]); 3] = [
 ];
 
 /// A demo configuration against a running simulated GitHub; returns it with each user's token.
-pub fn demo_config(sim: &SimGithub, github_token: &str, listen: SocketAddr, database_url: String) -> (Config, Vec<(String, String)>) {
+pub fn demo_config(
+    sim: &SimGithub,
+    github_token: &str,
+    listen: SocketAddr,
+    database_url: String,
+) -> (Config, Vec<(String, String)>) {
     let mut config = Config::default();
     config.server.listen = listen;
     config.server.base_url = format!("http://{listen}");
@@ -47,9 +54,16 @@ pub fn demo_config(sim: &SimGithub, github_token: &str, listen: SocketAddr, data
         token: Some(Secret::new(github_token)),
         webhook_secret: None,
         repos: RepoFilter::default(),
-        infra_paths: ["helm/**", "charts/**", "terraform/**", "**/Dockerfile", ".github/workflows/**", "k8s/**"]
-            .map(String::from)
-            .to_vec(),
+        infra_paths: [
+            "helm/**",
+            "charts/**",
+            "terraform/**",
+            "**/Dockerfile",
+            ".github/workflows/**",
+            "k8s/**",
+        ]
+        .map(String::from)
+        .to_vec(),
         concurrency: 8,
     });
     config.auth.mode = AuthMode::Dev;
@@ -61,7 +75,10 @@ pub fn demo_config(sim: &SimGithub, github_token: &str, listen: SocketAddr, data
             token_sha256: shipyard_web::token_sha256_hex(&token),
             roles: roles.to_vec(),
         });
-        config.auth.dev_users.push(DevUser { name: name.to_owned(), roles: roles.to_vec() });
+        config.auth.dev_users.push(DevUser {
+            name: name.to_owned(),
+            roles: roles.to_vec(),
+        });
         tokens.push((name.to_owned(), token));
     }
     (config, tokens)
@@ -70,9 +87,13 @@ pub fn demo_config(sim: &SimGithub, github_token: &str, listen: SocketAddr, data
 /// Runs the demo until Ctrl-C.
 pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     if !opts.listen.ip().is_loopback() {
-        anyhow::bail!("the demo signs people in without passwords, so it only listens on loopback addresses");
+        anyhow::bail!(
+            "the demo signs people in without passwords, so it only listens on loopback addresses"
+        );
     }
-    let sim = SimGithub::start("acme").await.context("starting the simulated GitHub")?;
+    let sim = SimGithub::start("acme")
+        .await
+        .context("starting the simulated GitHub")?;
     let github_token = random_token("ghs_");
     sim.set_token(Some(github_token.clone()));
     seed_demo(&sim);
@@ -110,16 +131,24 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let base = format!("http://{addr}");
     wait_ready(&base).await?;
     let (_, dev_token) = &tokens[0];
-    let first = crate::client::ApiClient::new(&base, dev_token)?.create("uat", "master").await;
+    let first = crate::client::ApiClient::new(&base, dev_token)?
+        .create("uat", "master")
+        .await;
 
     println!();
     println!("  Shipyard demo is running at {base}");
-    println!("  Simulated GitHub org `acme` at {} ({} repositories)", sim.url(), sim.repo_names().len());
+    println!(
+        "  Simulated GitHub org `acme` at {} ({} repositories)",
+        sim.url(),
+        sim.repo_names().len()
+    );
     println!("  Database: {}", dir.join("shipyard.db").display());
     match first {
         Ok(v) => println!(
             "  A first release uat → master was created: {base}/api/releases/{}",
-            v.pointer("/release/id").and_then(|x| x.as_str()).unwrap_or("?")
+            v.pointer("/release/id")
+                .and_then(|x| x.as_str())
+                .unwrap_or("?")
         ),
         Err(e) => println!("  Creating a first release failed: {e}"),
     }
@@ -151,10 +180,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
 async fn wait_ready(base: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                return Ok(());
-            }
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

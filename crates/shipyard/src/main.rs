@@ -51,7 +51,12 @@ enum Command {
     /// Work with releases on a running server.
     Release {
         /// Server base URL.
-        #[arg(long, env = "SHIPYARD_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+        #[arg(
+            long,
+            env = "SHIPYARD_SERVER",
+            default_value = "http://127.0.0.1:8080",
+            global = true
+        )]
         server: String,
         /// API token.
         #[arg(long, env = "SHIPYARD_TOKEN", hide_env_values = true, global = true)]
@@ -114,7 +119,9 @@ fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("SHIPYARD_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -131,7 +138,8 @@ fn config_path(explicit: Option<PathBuf>) -> Option<PathBuf> {
 
 fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
     let path = config_path(path);
-    Config::load(path.as_deref(), std::env::vars()).map_err(|e| anyhow::anyhow!("the configuration has problems:\n{e}"))
+    Config::load(path.as_deref(), std::env::vars())
+        .map_err(|e| anyhow::anyhow!("the configuration has problems:\n{e}"))
 }
 
 #[tokio::main]
@@ -152,9 +160,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { config } => {
             init_logging();
             let config = load_config(config)?;
-            config.validate_for_serve().map_err(|e| anyhow::anyhow!("the configuration cannot be served:\n{e}"))?;
+            config
+                .validate_for_serve()
+                .map_err(|e| anyhow::anyhow!("the configuration cannot be served:\n{e}"))?;
             if config.auth.mode == shipyard_config::AuthMode::Dev {
-                tracing::warn!("auth.mode is `dev`: anyone who can reach {} may sign in as any dev user. Never use this in production.", config.server.listen);
+                tracing::warn!(
+                    "auth.mode is `dev`: anyone who can reach {} may sign in as any dev user. Never use this in production.",
+                    config.server.listen
+                );
             }
             let listener = tokio::net::TcpListener::bind(config.server.listen)
                 .await
@@ -179,13 +192,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 return Ok(());
             }
             let path = config_path(config);
-            match Config::load(path.as_deref(), std::env::vars()).and_then(|c| c.validate_for_serve().map(|()| c)) {
+            match Config::load(path.as_deref(), std::env::vars())
+                .and_then(|c| c.validate_for_serve().map(|()| c))
+            {
                 Ok(c) => {
                     println!(
                         "configuration OK: listen {}, database {}, GitHub org {}, auth mode {}",
                         c.server.listen,
-                        if c.database.url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" },
-                        c.github.as_ref().map(|g| g.org.as_str()).unwrap_or("(none)"),
+                        if c.database.url.starts_with("sqlite") {
+                            "SQLite"
+                        } else {
+                            "PostgreSQL"
+                        },
+                        c.github
+                            .as_ref()
+                            .map(|g| g.org.as_str())
+                            .unwrap_or("(none)"),
                         c.auth.mode.as_str()
                     );
                     Ok(())
@@ -196,14 +218,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Release { server, token, json, action } => {
-            let token = token.context("an API token is needed: pass --token or set SHIPYARD_TOKEN")?;
+        Command::Release {
+            server,
+            token,
+            json,
+            action,
+        } => {
+            let token =
+                token.context("an API token is needed: pass --token or set SHIPYARD_TOKEN")?;
             let api = client::ApiClient::new(&server, &token)?;
             let value = match &action {
                 ReleaseAction::Create { source, dest } => api.create(source, dest).await?,
                 ReleaseAction::List { status } => api.list(status.as_deref()).await?,
                 ReleaseAction::Show { id } => api.show(id).await?,
-                ReleaseAction::Approve { id, kind, revoke } => api.approve(id, kind, *revoke).await?,
+                ReleaseAction::Approve { id, kind, revoke } => {
+                    api.approve(id, kind, *revoke).await?
+                }
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&value)?);
@@ -214,9 +244,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Token { action: TokenAction::Hash } => {
+        Command::Token {
+            action: TokenAction::Hash,
+        } => {
             let mut token = String::new();
-            std::io::stdin().read_to_string(&mut token).context("reading the token from standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut token)
+                .context("reading the token from standard input")?;
             let token = token.trim_end_matches(['\r', '\n']);
             anyhow::ensure!(!token.is_empty(), "no token on standard input");
             println!("{}", shipyard_web::token_sha256_hex(token));

@@ -19,7 +19,10 @@ pub struct TokenEntry {
 
 impl std::fmt::Debug for TokenEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenEntry").field("name", &self.name).field("roles", &self.roles).finish_non_exhaustive()
+        f.debug_struct("TokenEntry")
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
     }
 }
 
@@ -28,7 +31,11 @@ impl TokenEntry {
     pub fn from_hex(name: &str, sha256_hex: &str, roles: Vec<Role>) -> Option<Self> {
         let bytes = hex::decode(sha256_hex).ok()?;
         let sha256: [u8; 32] = bytes.try_into().ok()?;
-        Some(TokenEntry { name: name.to_owned(), sha256, roles })
+        Some(TokenEntry {
+            name: name.to_owned(),
+            sha256,
+            roles,
+        })
     }
 }
 
@@ -46,7 +53,9 @@ pub fn token_sha256_hex(token: &str) -> String {
 impl Authenticator {
     /// An authenticator that accepts these tokens.
     pub fn new(tokens: Vec<TokenEntry>) -> Self {
-        Authenticator { tokens: Arc::new(tokens) }
+        Authenticator {
+            tokens: Arc::new(tokens),
+        }
     }
 
     /// The caller a bearer token stands for. Every entry is compared, in constant time, so the
@@ -62,7 +71,10 @@ impl Authenticator {
                 found = Some(entry);
             }
         }
-        found.map(|e| Caller { actor: Actor::named(format!("token:{}", e.name), e.name.clone()), roles: e.roles.clone() })
+        found.map(|e| Caller {
+            actor: Actor::named(format!("token:{}", e.name), e.name.clone()),
+            roles: e.roles.clone(),
+        })
     }
 }
 
@@ -72,7 +84,10 @@ mod tests {
 
     #[test]
     fn tokens_match_by_hash_only() {
-        let auth = Authenticator::new(vec![TokenEntry::from_hex("ci", &token_sha256_hex("s3cret"), vec![Role::QaApprover]).unwrap()]);
+        let auth = Authenticator::new(vec![
+            TokenEntry::from_hex("ci", &token_sha256_hex("s3cret"), vec![Role::QaApprover])
+                .unwrap(),
+        ]);
         let caller = auth.by_token("s3cret").unwrap();
         assert_eq!(caller.actor.subject, "token:ci");
         assert_eq!(caller.roles, vec![Role::QaApprover]);

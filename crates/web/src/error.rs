@@ -39,7 +39,11 @@ pub struct ErrorDetail {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 400 `invalid_json`: the body is not JSON.
@@ -68,18 +72,30 @@ impl ApiError {
 
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed on this path")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this method is not allowed on this path",
+        )
     }
 
     /// 413 `too_large`.
     pub fn too_large() -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is larger than 256 KiB")
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the request body is larger than 256 KiB",
+        )
     }
 
     /// 500 `internal`, after logging the cause.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on our side; it has been logged")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on our side; it has been logged",
+        )
     }
 
     /// The status of this error.
@@ -95,7 +111,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -104,14 +125,24 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
-            EngineError::Invalid { field, message } => ApiError::invalid_input(format!("{field}: {message}")),
+            EngineError::Invalid { field, message } => {
+                ApiError::invalid_input(format!("{field}: {message}"))
+            }
             EngineError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             EngineError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            EngineError::UpstreamRejected(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "upstream_rejected", m),
-            EngineError::RateLimited(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", m),
-            EngineError::UpstreamUnavailable(m) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", m),
+            EngineError::UpstreamRejected(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "upstream_rejected", m)
+            }
+            EngineError::RateLimited(m) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", m)
+            }
+            EngineError::UpstreamUnavailable(m) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", m)
+            }
             EngineError::Store(StoreError::NotFound) => ApiError::not_found("not found"),
-            EngineError::Store(StoreError::Conflict(m)) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            EngineError::Store(StoreError::Conflict(m)) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", m)
+            }
             EngineError::Store(other) => ApiError::internal(&other),
         }
     }

@@ -37,14 +37,18 @@ where
 /// Parses a JSON body with errors that name the offending field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::invalid_json("the request body is empty; send a JSON object"));
+        return Err(ApiError::invalid_json(
+            "the request body is empty; send a JSON object",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data if path != "." => ApiError::invalid_input(format!("{path}: {inner}")),
+            serde_json::error::Category::Data if path != "." => {
+                ApiError::invalid_input(format!("{path}: {inner}"))
+            }
             serde_json::error::Category::Data => ApiError::invalid_input(inner.to_string()),
             _ => ApiError::invalid_json(format!("the body is not valid JSON: {inner}")),
         }
@@ -72,9 +76,21 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Authenticator::from_ref(state);
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) {
-            return auth.by_token(token.trim()).map(|caller| CurrentUser { caller, via: "token" }).ok_or_else(ApiError::unauthenticated);
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Some(token) = header.and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        }) {
+            return auth
+                .by_token(token.trim())
+                .map(|caller| CurrentUser {
+                    caller,
+                    via: "token",
+                })
+                .ok_or_else(ApiError::unauthenticated);
         }
         Err(ApiError::unauthenticated())
     }

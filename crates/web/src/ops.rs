@@ -11,7 +11,9 @@ use serde_json::json;
 
 /// `/healthz` and `/readyz`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -30,9 +32,15 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         problems.push(e.clone());
     }
     if github.is_none() {
-        problems.push("GitHub is not configured (no `github` section): releases cannot be created".to_owned());
+        problems.push(
+            "GitHub is not configured (no `github` section): releases cannot be created".to_owned(),
+        );
     }
-    let status = if database.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if database.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(json!({

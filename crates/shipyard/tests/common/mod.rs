@@ -56,7 +56,13 @@ pub const ORG: &str = "acme";
 
 /// A commit by a person with a GitHub account.
 pub fn commit(msg: &str, login: &str) -> CommitSpec {
-    CommitSpec::new(msg, &format!("{login} name"), &format!("{login}@example.com")).login(login).file("src/lib.rs", 3, 1)
+    CommitSpec::new(
+        msg,
+        &format!("{login} name"),
+        &format!("{login}@example.com"),
+    )
+    .login(login)
+    .file("src/lib.rs", 3, 1)
 }
 
 /// A repo with `main`, `master` and `uat` branches, `uat` ahead by the given commits.
@@ -81,7 +87,11 @@ impl TestServer {
     }
 
     /// Like [`TestServer::start`], with a last say on the configuration.
-    pub async fn start_with(backend: Backend, seed: impl FnOnce(&SimGithub), adjust: impl FnOnce(&mut Config)) -> TestServer {
+    pub async fn start_with(
+        backend: Backend,
+        seed: impl FnOnce(&SimGithub),
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
         shipyard::install_crypto_provider();
         let sim = SimGithub::start(ORG).await.expect("sim starts");
         let github_token = random_token("ghs_");
@@ -89,7 +99,9 @@ impl TestServer {
         seed(&sim);
 
         let db_url = testing::fresh_database_url(backend).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
 
         let mut config = Config::default();
@@ -103,9 +115,16 @@ impl TestServer {
             token: Some(Secret::new(github_token)),
             webhook_secret: None,
             repos: RepoFilter::default(),
-            infra_paths: ["helm/**", "charts/**", "terraform/**", "**/Dockerfile", ".github/workflows/**", "k8s/**"]
-                .map(String::from)
-                .to_vec(),
+            infra_paths: [
+                "helm/**",
+                "charts/**",
+                "terraform/**",
+                "**/Dockerfile",
+                ".github/workflows/**",
+                "k8s/**",
+            ]
+            .map(String::from)
+            .to_vec(),
             concurrency: 8,
         });
         let mut tokens = HashMap::new();
@@ -142,10 +161,10 @@ impl TestServer {
 
     async fn wait_ready(&self) {
         for _ in 0..200 {
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await {
-                if r.status() == StatusCode::OK {
-                    return;
-                }
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
@@ -153,7 +172,13 @@ impl TestServer {
     }
 
     /// Sends a request as `who` (a name from [`USERS`], or `None` for no credentials).
-    pub async fn call(&self, who: Option<&str>, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        who: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(w) = who {
             req = req.bearer_auth(&self.tokens[w]);
@@ -164,7 +189,8 @@ impl TestServer {
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let text = resp.text().await.expect("body");
-        let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text:?}"));
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text:?}"));
         (status, value)
     }
 
@@ -173,29 +199,45 @@ impl TestServer {
     }
 
     pub async fn post(&self, who: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Some(who), reqwest::Method::POST, path, Some(body)).await
+        self.call(Some(who), reqwest::Method::POST, path, Some(body))
+            .await
     }
 
     pub async fn patch(&self, who: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Some(who), reqwest::Method::PATCH, path, Some(body)).await
+        self.call(Some(who), reqwest::Method::PATCH, path, Some(body))
+            .await
     }
 
     pub async fn delete(&self, who: &str, path: &str) -> (StatusCode, Value) {
-        self.call(Some(who), reqwest::Method::DELETE, path, None).await
+        self.call(Some(who), reqwest::Method::DELETE, path, None)
+            .await
     }
 
     /// Creates `uat → master` as `dev`, asserting 201; returns the release detail.
     pub async fn create_release(&self) -> Value {
-        let (status, body) = self.post("dev", "/api/releases", serde_json::json!({"source_branch": "uat", "dest_branch": "master"})).await;
+        let (status, body) = self
+            .post(
+                "dev",
+                "/api/releases",
+                serde_json::json!({"source_branch": "uat", "dest_branch": "master"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
     }
 
     /// History actions of a release, oldest first.
     pub async fn history_actions(&self, id: &str) -> Vec<String> {
-        let (status, body) = self.get("viewer", &format!("/api/releases/{id}/history")).await;
+        let (status, body) = self
+            .get("viewer", &format!("/api/releases/{id}/history"))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        body["history"].as_array().expect("history").iter().map(|h| h["action"].as_str().unwrap_or("").to_owned()).collect()
+        body["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .map(|h| h["action"].as_str().unwrap_or("").to_owned())
+            .collect()
     }
 
     /// Stops the server and removes its database.
@@ -212,12 +254,22 @@ impl TestServer {
 
 /// The repo object named `name` in a release detail.
 pub fn repo<'a>(detail: &'a Value, name: &str) -> &'a Value {
-    detail["repos"].as_array().expect("repos").iter().find(|r| r["repo_name"] == name).unwrap_or_else(|| panic!("no repo {name} in {detail}"))
+    detail["repos"]
+        .as_array()
+        .expect("repos")
+        .iter()
+        .find(|r| r["repo_name"] == name)
+        .unwrap_or_else(|| panic!("no repo {name} in {detail}"))
 }
 
 /// Names of the repos in a release detail.
 pub fn repo_names(detail: &Value) -> Vec<String> {
-    detail["repos"].as_array().expect("repos").iter().map(|r| r["repo_name"].as_str().unwrap_or("").to_owned()).collect()
+    detail["repos"]
+        .as_array()
+        .expect("repos")
+        .iter()
+        .map(|r| r["repo_name"].as_str().unwrap_or("").to_owned())
+        .collect()
 }
 
 /// The error code of an error answer.

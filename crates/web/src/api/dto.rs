@@ -2,8 +2,8 @@
 //! converted here, so the wire format changes only on purpose.
 
 use serde::{Deserialize, Serialize};
-use shipyard_engine::releases::Created;
 use shipyard_engine::ReleaseView;
+use shipyard_engine::releases::Created;
 use shipyard_store::{HistoryRecord, ReleaseRecord, ReleaseSummaryRecord, RepoRecord};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -208,7 +208,15 @@ impl From<&Created> for ReleaseDetail {
                 .gathered
                 .skipped
                 .iter()
-                .map(|(k, v)| (serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(), *v))
+                .map(|(k, v)| {
+                    (
+                        serde_json::to_value(k)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        *v,
+                    )
+                })
                 .collect(),
         });
         detail

@@ -19,7 +19,12 @@ async fn me(user: CurrentUser) -> axum::Json<Me> {
         subject: user.caller.actor.subject,
         name: user.caller.actor.name,
         email: None,
-        roles: user.caller.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        roles: user
+            .caller
+            .roles
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect(),
         auth: user.via.to_owned(),
     })
 }

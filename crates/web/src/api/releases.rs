@@ -6,8 +6,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, CurrentUser};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
 use shipyard_core::{ReleaseStatus, SignOffKind};
@@ -75,7 +75,9 @@ async fn list_releases(
             .parse::<u32>()
             .ok()
             .filter(|l| (1..=200).contains(l))
-            .ok_or_else(|| ApiError::invalid_input("limit: must be a whole number from 1 to 200"))?,
+            .ok_or_else(|| {
+                ApiError::invalid_input("limit: must be a whole number from 1 to 200")
+            })?,
     };
     let filter = ReleaseFilter {
         status,
@@ -105,16 +107,27 @@ async fn create_release(
         .engine
         .create_release(
             &user.caller,
-            NewRelease { source_branch: body.source_branch, dest_branch: body.dest_branch, channel_id: body.channel_id },
+            NewRelease {
+                source_branch: body.source_branch,
+                dest_branch: body.dest_branch,
+                channel_id: body.channel_id,
+            },
         )
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(ReleaseDetail::from(&created))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ReleaseDetail::from(&created)),
+    ))
 }
 
 /// One release with its repos, deploy order and CI summary.
 #[utoipa::path(get, path = "/api/releases/{id}", tag = "releases", params(("id" = String, Path, description = "Release id")),
     responses((status = 200, body = ReleaseDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn get_release(_user: CurrentUser, State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<ReleaseDetail>, ApiError> {
+async fn get_release(
+    _user: CurrentUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ReleaseDetail>, ApiError> {
     let view = state.engine.release(&id).await?;
     Ok(axum::Json(ReleaseDetail::from(&view)))
 }
@@ -130,8 +143,15 @@ async fn patch_release(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchRelease>,
 ) -> Result<axum::Json<ReleaseDetail>, ApiError> {
-    let patch = ReleasePatch { notes: body.notes, breaking_changes: body.breaking_changes, status: body.status };
-    let view = state.engine.update_release(&user.caller, &id, patch).await?;
+    let patch = ReleasePatch {
+        notes: body.notes,
+        breaking_changes: body.breaking_changes,
+        status: body.status,
+    };
+    let view = state
+        .engine
+        .update_release(&user.caller, &id, patch)
+        .await?;
     Ok(axum::Json(ReleaseDetail::from(&view)))
 }
 
@@ -139,7 +159,11 @@ async fn patch_release(
 #[utoipa::path(post, path = "/api/releases/{id}/refresh", tag = "releases", params(("id" = String, Path, description = "Release id")),
     responses((status = 200, body = ReleaseDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
-async fn refresh_release(user: CurrentUser, State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<ReleaseDetail>, ApiError> {
+async fn refresh_release(
+    user: CurrentUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ReleaseDetail>, ApiError> {
     let view = state.engine.refresh(&user.caller, &id).await?;
     Ok(axum::Json(ReleaseDetail::from(&view)))
 }
@@ -155,16 +179,30 @@ async fn patch_repo(
     Path((id, repo_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<PatchRepo>,
 ) -> Result<axum::Json<ReleaseDetail>, ApiError> {
-    let repo_id: i64 = repo_id.parse().map_err(|_| ApiError::not_found(format!("repo `{}` not found", repo_id.chars().take(40).collect::<String>())))?;
+    let repo_id: i64 = repo_id.parse().map_err(|_| {
+        ApiError::not_found(format!(
+            "repo `{}` not found",
+            repo_id.chars().take(40).collect::<String>()
+        ))
+    })?;
     let view = state
         .engine
-        .update_repo(&user.caller, &id, repo_id, RepoPatch { excluded: body.excluded, depends_on: body.depends_on })
+        .update_repo(
+            &user.caller,
+            &id,
+            repo_id,
+            RepoPatch {
+                excluded: body.excluded,
+                depends_on: body.depends_on,
+            },
+        )
         .await?;
     Ok(axum::Json(ReleaseDetail::from(&view)))
 }
 
 fn sign_off_kind(kind: &str) -> Result<SignOffKind, ApiError> {
-    kind.parse().map_err(|_| ApiError::not_found("no such sign-off; use dev or qa"))
+    kind.parse()
+        .map_err(|_| ApiError::not_found("no such sign-off; use dev or qa"))
 }
 
 /// Gives the dev or QA sign-off to the current snapshot (needs the matching role; idempotent).
@@ -177,7 +215,10 @@ async fn approve(
     State(state): State<AppState>,
     Path((id, kind)): Path<(String, String)>,
 ) -> Result<axum::Json<ReleaseDetail>, ApiError> {
-    let view = state.engine.approve(&user.caller, &id, sign_off_kind(&kind)?).await?;
+    let view = state
+        .engine
+        .approve(&user.caller, &id, sign_off_kind(&kind)?)
+        .await?;
     Ok(axum::Json(ReleaseDetail::from(&view)))
 }
 
@@ -191,16 +232,25 @@ async fn revoke(
     State(state): State<AppState>,
     Path((id, kind)): Path<(String, String)>,
 ) -> Result<axum::Json<ReleaseDetail>, ApiError> {
-    let view = state.engine.revoke(&user.caller, &id, sign_off_kind(&kind)?).await?;
+    let view = state
+        .engine
+        .revoke(&user.caller, &id, sign_off_kind(&kind)?)
+        .await?;
     Ok(axum::Json(ReleaseDetail::from(&view)))
 }
 
 /// The history of a release, oldest first.
 #[utoipa::path(get, path = "/api/releases/{id}/history", tag = "releases", params(("id" = String, Path, description = "Release id")),
     responses((status = 200, body = HistoryList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn history(_user: CurrentUser, State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<HistoryList>, ApiError> {
+async fn history(
+    _user: CurrentUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<HistoryList>, ApiError> {
     let entries = state.engine.history(&id).await?;
-    Ok(axum::Json(HistoryList { history: entries.iter().map(HistoryEntry::from).collect() }))
+    Ok(axum::Json(HistoryList {
+        history: entries.iter().map(HistoryEntry::from).collect(),
+    }))
 }
 
 /// Server-sent events: `event: release` whenever anything about the release changes.
@@ -214,17 +264,22 @@ async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let view = state.engine.release(&id).await?;
     let wanted = view.release.id;
-    let stream = BroadcastStream::new(state.engine.events().subscribe()).filter_map(move |e| match e {
-        Ok(event) if event.release_id == wanted => {
-            Event::default().event("release").json_data(&event).ok().map(Ok)
-        }
-        Ok(_) => None,
-        // A slow client missed events: tell it to re-read everything.
-        Err(_) => Event::default()
-            .event("release")
-            .json_data(serde_json::json!({"release_id": wanted.as_str(), "kind": "updated", "at": 0}))
-            .ok()
-            .map(Ok),
-    });
+    let stream =
+        BroadcastStream::new(state.engine.events().subscribe()).filter_map(move |e| match e {
+            Ok(event) if event.release_id == wanted => Event::default()
+                .event("release")
+                .json_data(&event)
+                .ok()
+                .map(Ok),
+            Ok(_) => None,
+            // A slow client missed events: tell it to re-read everything.
+            Err(_) => Event::default()
+                .event("release")
+                .json_data(
+                    serde_json::json!({"release_id": wanted.as_str(), "kind": "updated", "at": 0}),
+                )
+                .ok()
+                .map(Ok),
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
