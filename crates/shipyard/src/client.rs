@@ -82,6 +82,16 @@ impl ApiClient {
             .await
     }
 
+    /// `PATCH /api/releases/{id}/repos/{repo_id}`.
+    pub async fn patch_repo(&self, id: &str, repo_id: i64, body: Value) -> anyhow::Result<Value> {
+        self.call(
+            reqwest::Method::PATCH,
+            &format!("/api/releases/{id}/repos/{repo_id}"),
+            Some(body),
+        )
+        .await
+    }
+
     /// `POST` or `DELETE /api/releases/{id}/approve/{kind}`.
     pub async fn approve(&self, id: &str, kind: &str, revoke: bool) -> anyhow::Result<Value> {
         let method = if revoke {
@@ -109,16 +119,22 @@ fn tick(v: &Value, ptr: &str) -> &'static str {
 /// A release detail as a person reads it in a terminal.
 pub fn render_detail(v: &Value) -> String {
     let mut out = String::new();
+    let sign_off = |kind: &str| {
+        let who = s(v, &format!("/release/{kind}_approved_by"));
+        if who.is_empty() {
+            "☐".to_owned()
+        } else {
+            format!("☑ {who}")
+        }
+    };
     out.push_str(&format!(
-        "Release {}  {} → {}  [{}]\nSign-offs: Dev {} {}  QA {} {}\n",
+        "Release {}  {} → {}  [{}]\nSign-offs: Dev {}  QA {}\n",
         s(v, "/release/id"),
         s(v, "/release/source_branch"),
         s(v, "/release/dest_branch"),
         s(v, "/release/status"),
-        tick(v, "/release/dev_approved_by"),
-        s(v, "/release/dev_approved_by"),
-        tick(v, "/release/qa_approved_by"),
-        s(v, "/release/qa_approved_by"),
+        sign_off("dev"),
+        sign_off("qa"),
     ));
     out.push_str(&format!(
         "{:<6} {:<28} {:>7} {:>8}  {:<8} {}\n",

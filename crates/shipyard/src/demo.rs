@@ -131,10 +131,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let base = format!("http://{addr}");
     wait_ready(&base).await?;
     let (_, dev_token) = &tokens[0];
-    let first = crate::client::ApiClient::new(&base, dev_token)?
-        .create("uat", "master")
-        .await;
-
+    let api = crate::client::ApiClient::new(&base, dev_token)?;
+    let first = match api.create("uat", "master").await {
+        Ok(release) => declare_demo_dependencies(&api, &release)
+            .await
+            .map(|()| release),
+        Err(e) => Err(e),
+    };
     println!();
     println!("  Shipyard demo is running at {base}");
     println!(
@@ -174,6 +177,49 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(());
     sim.shutdown().await;
+    Ok(())
+}
+
+/// Who deploys before whom in the demo org, declared through the API like a person would.
+const DEMO_DEPENDENCIES: [(&str, &[&str]); 4] = [
+    ("user-service", &["auth-service"]),
+    ("payments", &["auth-service"]),
+    ("billing", &["payments"]),
+    ("mobile-bff", &["user-service", "payments"]),
+];
+
+async fn declare_demo_dependencies(
+    api: &crate::client::ApiClient,
+    release: &serde_json::Value,
+) -> anyhow::Result<()> {
+    let id = release
+        .pointer("/release/id")
+        .and_then(|v| v.as_str())
+        .context("release id")?;
+    let repos = release
+        .get("repos")
+        .and_then(|r| r.as_array())
+        .context("repos")?;
+    let present: Vec<&str> = repos
+        .iter()
+        .filter_map(|r| r.get("repo_name")?.as_str())
+        .collect();
+    for (name, deps) in DEMO_DEPENDENCIES {
+        let Some(repo_id) = repos
+            .iter()
+            .find(|r| r.get("repo_name").and_then(|n| n.as_str()) == Some(name))
+            .and_then(|r| r.get("id")?.as_i64())
+        else {
+            continue;
+        };
+        let deps: Vec<&str> = deps
+            .iter()
+            .copied()
+            .filter(|d| present.contains(d))
+            .collect();
+        api.patch_repo(id, repo_id, serde_json::json!({ "depends_on": deps }))
+            .await?;
+    }
     Ok(())
 }
 

@@ -568,3 +568,134 @@ both_backends!(deployed_and_cancelled_are_read_only, |backend| async move {
     assert_eq!(l2["next_cursor"], json!(null));
     server.stop().await;
 });
+
+both_backends!(
+    unchanged_answers_are_served_from_etags,
+    |backend| async move {
+        let server = TestServer::start(backend, small_org).await;
+        let id = server.create_release().await["release"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        server.sim.reset_counters();
+        let (status, _) = server
+            .post("dev", &format!("/api/releases/{id}/refresh"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let requests = server.sim.requests();
+        let conditional: Vec<_> = requests.iter().filter(|r| r.method == "GET").collect();
+        assert!(!conditional.is_empty());
+        // Every REST read was asked before: each went out with If-None-Match and came back 304.
+        for r in &conditional {
+            assert!(r.had_if_none_match, "{r:?}");
+            assert_eq!(r.status, 304, "{r:?}");
+        }
+        server.stop().await;
+    }
+);
+
+both_backends!(live_events_follow_changes, |backend| async move {
+    let server = TestServer::start(backend, small_org).await;
+    let id = server.create_release().await["release"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut stream = server
+        .http
+        .get(format!("{}/api/releases/{id}/events", server.base))
+        .bearer_auth(&server.tokens["viewer"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    server
+        .post("dev", &format!("/api/releases/{id}/approve/dev"), json!({}))
+        .await;
+
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !(seen.contains("\"kind\":\"approvals\"") && seen.contains("\"kind\":\"history\"")) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("events in time")
+            .unwrap()
+            .expect("stream open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: release"), "{seen}");
+    assert!(seen.contains(&format!("\"release_id\":\"{id}\"")), "{seen}");
+    server.stop().await;
+});
+
+both_backends!(list_search_and_filters, |backend| async move {
+    let server = TestServer::start(backend, |sim| {
+        small_org(sim);
+        for repo in ["api-gateway", "auth-service"] {
+            sim.create_branch(repo, "dev", "uat");
+            sim.commit(repo, "dev", commit("feat: next", "alice"));
+        }
+    })
+    .await;
+    let first = server.create_release().await["release"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, second) = server
+        .post(
+            "qa",
+            "/api/releases",
+            json!({"source_branch": "dev", "dest_branch": "uat"}),
+        )
+        .await;
+    let second = second["release"]["id"].as_str().unwrap().to_owned();
+    server
+        .patch(
+            "dev",
+            &format!("/api/releases/{first}"),
+            json!({"notes": "Includes the Billing migration"}),
+        )
+        .await;
+
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(&server.get("viewer", "/api/releases").await.1),
+        vec![second.clone(), first.clone()]
+    );
+    assert_eq!(
+        ids(&server.get("viewer", "/api/releases?source=dev").await.1),
+        vec![second.clone()]
+    );
+    assert_eq!(
+        ids(&server.get("viewer", "/api/releases?dest=master").await.1),
+        vec![first.clone()]
+    );
+    assert_eq!(
+        ids(&server
+            .get("viewer", "/api/releases?q=billing%20MIGRATION")
+            .await
+            .1),
+        vec![first.clone()]
+    );
+    assert_eq!(
+        ids(&server
+            .get("viewer", &format!("/api/releases?q={second}"))
+            .await
+            .1),
+        vec![second.clone()]
+    );
+    assert!(
+        ids(&server
+            .get("viewer", "/api/releases?status=approved")
+            .await
+            .1)
+        .is_empty()
+    );
+    server.stop().await;
+});

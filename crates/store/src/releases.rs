@@ -34,7 +34,8 @@ const LIST_RELEASES: &str = concat!(
         (SELECT COUNT(*) FROM release_repos rr
             WHERE rr.release_id = releases.id AND NOT rr.excluded) AS repo_count,
         (SELECT CAST(COALESCE(SUM(rr.commit_count), 0) AS BIGINT) FROM release_repos rr
-            WHERE rr.release_id = releases.id AND NOT rr.excluded) AS commit_count
+            WHERE rr.release_id = releases.id AND NOT rr.excluded) AS commit_count,
+        seq
     FROM releases
     WHERE ($1 IS NULL OR status = $1)
       AND ($2 IS NULL OR source_branch = $2)
@@ -45,8 +46,8 @@ const LIST_RELEASES: &str = concat!(
            OR LOWER(dest_branch) LIKE LOWER($4) ESCAPE '\'
            OR LOWER(created_by_name) LIKE LOWER($4) ESCAPE '\'
            OR LOWER(notes) LIKE LOWER($4) ESCAPE '\')
-      AND ($5 IS NULL OR created_at < $5 OR (created_at = $5 AND id < $6))
-    ORDER BY created_at DESC, id DESC
+      AND ($5 IS NULL OR created_at < $5 OR (created_at = $5 AND seq < $6))
+    ORDER BY created_at DESC, seq DESC
     LIMIT $7"#
 );
 
@@ -54,20 +55,20 @@ const LIST_RELEASES: &str = concat!(
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Cursor {
     created_at: UnixTime,
-    id: ReleaseId,
+    seq: i64,
 }
 
 impl Cursor {
     /// The text handed to clients. Its shape is not part of the API.
     fn encode(&self) -> String {
-        format!("{}:{}", self.created_at, self.id)
+        format!("{}:{}", self.created_at, self.seq)
     }
 
     fn decode(s: &str) -> Result<Cursor, StoreError> {
         let (at, id) = s.split_once(':').ok_or(StoreError::InvalidCursor)?;
         Ok(Cursor {
             created_at: at.parse().map_err(|_| StoreError::InvalidCursor)?,
-            id: ReleaseId::parse(id).ok_or(StoreError::InvalidCursor)?,
+            seq: id.parse().map_err(|_| StoreError::InvalidCursor)?,
         })
     }
 }
@@ -153,25 +154,26 @@ impl Store {
             .bind(filter.dest.as_deref())
             .bind(q.as_deref())
             .bind(cursor.as_ref().map(|c| c.created_at))
-            .bind(cursor.as_ref().map(|c| c.id.as_str()))
+            .bind(cursor.as_ref().map(|c| c.seq))
             .bind(i64::from(limit) + 1)
             .fetch_all(pool)
             .await)?;
-        let mut releases = raw
+        let more = raw.len() > limit as usize;
+        let last_seq = raw.get((limit as usize).saturating_sub(1)).map(|r| r.seq);
+        let releases = raw
             .into_iter()
+            .take(limit as usize)
             .map(RawReleaseSummary::into_record)
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if releases.len() > limit as usize {
-            releases.truncate(limit as usize);
-            releases.last().map(|s| {
+        let next_cursor = match (more, releases.last(), last_seq) {
+            (true, Some(s), Some(seq)) => Some(
                 Cursor {
                     created_at: s.release.created_at,
-                    id: s.release.id.clone(),
+                    seq,
                 }
-                .encode()
-            })
-        } else {
-            None
+                .encode(),
+            ),
+            _ => None,
         };
         Ok(ReleasePage {
             releases,
@@ -188,7 +190,7 @@ mod tests {
     fn cursors_round_trip_and_reject_junk() {
         let c = Cursor {
             created_at: 1_700_000_000,
-            id: ReleaseId::from_random([7; 8]),
+            seq: 42,
         };
         assert_eq!(Cursor::decode(&c.encode()).ok(), Some(c));
         for bad in [

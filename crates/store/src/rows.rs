@@ -73,6 +73,8 @@ pub(crate) struct RawReleaseSummary {
     release: RawRelease,
     repo_count: i64,
     commit_count: i64,
+    /// Creation order, for the list's cursor.
+    pub(crate) seq: i64,
 }
 
 /// A `release_repos` row.

@@ -48,8 +48,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api::router().split_for_parts().1
 }
 
+/// Cancelled when the server starts shutting down, so long-lived answers (event streams) end
+/// and graceful shutdown does not wait for them forever.
+#[derive(Clone, Default)]
+pub struct Draining(pub tokio_util::sync::CancellationToken);
+
 /// The whole application.
 pub fn app(state: AppState) -> Router {
+    router(state, Draining::default())
+}
+
+fn router(state: AppState, draining: Draining) -> Router {
     let (api_routes, openapi) = api::router().split_for_parts();
     let openapi_json = serde_json::to_string(&openapi).unwrap_or_else(|_| "{}".into());
     Router::new()
@@ -64,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { error::ApiError::method_not_allowed() })
         .with_state(state)
+        .layer(axum::Extension(draining))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal(&"a handler panicked").into_response()
@@ -94,7 +104,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
+    let draining = Draining::default();
+    let token = draining.0.clone();
+    axum::serve(listener, router(state, draining))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            token.cancel();
+        })
         .await
 }

@@ -47,6 +47,10 @@ CREATE TABLE releases (
     approval_cycle            INTEGER NOT NULL DEFAULT 0,
     -- Bumped by every save: a cheap change marker for caches and ETags.
     version                   INTEGER NOT NULL DEFAULT 0,
+    -- Creation order. Timestamps are whole seconds, so two releases created in the same second
+    -- need a tie-break that follows creation rather than the random id. Filled by the trigger
+    -- below; writers are serialized (BEGIN IMMEDIATE), so MAX + 1 cannot collide.
+    seq                       INTEGER NOT NULL DEFAULT 0,
     CONSTRAINT releases_pkey PRIMARY KEY (id),
     CONSTRAINT releases_dev_sign_off_whole CHECK (
         (dev_approved_by_subject IS NULL AND dev_approved_by_name IS NULL
@@ -62,7 +66,12 @@ CREATE TABLE releases (
 
 -- The release list pages newest first by (created_at, id); this index serves that order and the
 -- keyset cursor without a sort.
-CREATE INDEX releases_created_at_id_idx ON releases (created_at DESC, id DESC);
+CREATE INDEX releases_created_at_seq_idx ON releases (created_at DESC, seq DESC);
+
+CREATE TRIGGER releases_assign_seq AFTER INSERT ON releases WHEN NEW.seq = 0
+BEGIN
+    UPDATE releases SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM releases) WHERE id = NEW.id;
+END;
 CREATE INDEX releases_status_idx ON releases (status);
 
 CREATE TABLE release_repos (

@@ -260,6 +260,7 @@ async fn history(
 async fn events(
     _user: CurrentUser,
     State(state): State<AppState>,
+    axum::Extension(draining): axum::Extension<crate::Draining>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let view = state.engine.release(&id).await?;
@@ -281,5 +282,6 @@ async fn events(
                 .ok()
                 .map(Ok),
         });
+    let stream = futures::StreamExt::take_until(stream, draining.0.cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
