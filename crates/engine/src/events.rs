@@ -5,7 +5,7 @@ use shipyard_core::ReleaseId;
 use tokio::sync::broadcast;
 
 /// What part of a release changed; clients re-read what they need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// Release fields (notes, status, refresh time).

@@ -14,7 +14,7 @@ use shipyard_core::refresh::{StoredRepo, plan_refresh};
 use shipyard_core::release::{
     Approval, SignOffOutcome, SignOffs, check_status_change, fingerprint,
 };
-use shipyard_core::{Actor, BranchName, ReleaseId, ReleaseStatus, SignOffKind};
+use shipyard_core::{BranchName, ReleaseId, ReleaseStatus, SignOffKind};
 use shipyard_store::{
     NewHistory, ReleaseFilter, ReleasePage, ReleaseRecord, RepoRecord, StoreError,
 };
@@ -95,32 +95,8 @@ struct Change<'a> {
     repos: Vec<RepoRecord>,
     ops: Vec<RepoOp>,
     history: Vec<NewHistory>,
-    events: BTreeSet<EventKindOrd>,
+    events: BTreeSet<EventKind>,
     release_dirty: bool,
-}
-
-/// `EventKind` in a set, in a fixed order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct EventKindOrd(u8);
-
-impl From<EventKind> for EventKindOrd {
-    fn from(k: EventKind) -> Self {
-        EventKindOrd(k as u8)
-    }
-}
-
-fn kind_of(k: EventKindOrd) -> EventKind {
-    [
-        EventKind::Updated,
-        EventKind::Repos,
-        EventKind::Approvals,
-        EventKind::Ci,
-        EventKind::Deployment,
-        EventKind::History,
-    ]
-    .into_iter()
-    .find(|e| *e as u8 == k.0)
-    .unwrap_or(EventKind::Updated)
 }
 
 impl Change<'_> {
@@ -131,11 +107,11 @@ impl Change<'_> {
             details,
             created_at: self.now,
         });
-        self.events.insert(EventKind::History.into());
+        self.events.insert(EventKind::History);
     }
 
     fn touch(&mut self, kind: EventKind) {
-        self.events.insert(kind.into());
+        self.events.insert(kind);
         if kind == EventKind::Updated || kind == EventKind::Approvals {
             self.release_dirty = true;
         }
@@ -444,7 +420,7 @@ impl Engine {
         let mut release = change.release;
         release.version = version;
         tx.commit().await?;
-        let kinds: Vec<EventKind> = change.events.iter().map(|k| kind_of(*k)).collect();
+        let kinds: Vec<EventKind> = change.events.into_iter().collect();
         self.events().publish(&id, &kinds, change.now);
         Ok(self.view(release, repos))
     }
@@ -741,9 +717,4 @@ impl Engine {
         })
         .await
     }
-}
-
-/// The actor Shipyard records for its own actions.
-pub fn system_actor() -> Actor {
-    Actor::system()
 }

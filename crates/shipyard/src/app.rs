@@ -1,11 +1,14 @@
 //! From configuration to a running server.
 
 use anyhow::Context;
+use shipyard_config::AuthMode;
 use shipyard_config::Config;
 use shipyard_core::change::{InfraMatcher, RepoFilter};
 use shipyard_engine::{Clock, Engine, EngineSettings, GithubSetup, SystemClock};
 use shipyard_github::{GitHub, GitHubOptions};
 use shipyard_store::{ApiTokenRecord, Store};
+use shipyard_web::auth::oidc::Oidc;
+use shipyard_web::auth::{SessionSettings, Sessions};
 use shipyard_web::{AppState, Authenticator, TokenEntry};
 use std::future::Future;
 use std::sync::Arc;
@@ -70,6 +73,26 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         .sync_api_tokens(&records)
         .await
         .context("recording API tokens")?;
+    let sessions = Sessions::new(
+        store.clone(),
+        SessionSettings::new(&config.server.base_url, config.auth.session_ttl),
+        clock.clone(),
+    );
+    let mut auth = Authenticator::new(tokens).with_sessions(sessions);
+    match config.auth.mode {
+        AuthMode::Oidc => {
+            if let Some(oidc) = &config.auth.oidc {
+                let client = Oidc::new(
+                    oidc.clone(),
+                    config.auth.roles.clone(),
+                    config.auth.role_claims.clone(),
+                )
+                .context("setting up OpenID Connect")?;
+                auth = auth.with_oidc(client);
+            }
+        }
+        AuthMode::Dev => auth = auth.with_dev_users(config.auth.dev_users.clone()),
+    }
     let engine = Engine::new(
         store,
         github_setup(config)?,
@@ -78,10 +101,7 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         },
         clock,
     );
-    Ok(AppState {
-        engine,
-        auth: Authenticator::new(tokens),
-    })
+    Ok(AppState { engine, auth })
 }
 
 /// Runs the server on `listener` until `shutdown` completes.

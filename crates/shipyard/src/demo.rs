@@ -156,6 +156,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         Err(e) => println!("  Creating a first release failed: {e}"),
     }
     println!();
+    println!("  Sign in from a browser at {base}/ (development sign-in: pick a user)");
+    println!();
     println!("  API tokens (send as `Authorization: Bearer <token>`):");
     for (name, token) in &tokens {
         println!("    {name:<14} {token}");

@@ -74,6 +74,7 @@ mod error;
 mod records;
 mod releases;
 mod rows;
+mod sessions;
 mod tokens;
 mod tx;
 
@@ -85,6 +86,7 @@ pub use records::{
     ApiTokenRecord, HistoryRecord, NewHistory, ReleaseFilter, ReleasePage, ReleaseRecord,
     ReleaseSummaryRecord, RepoRecord,
 };
+pub use sessions::{LoginFlowRecord, SessionRecord};
 pub use tx::Tx;
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");

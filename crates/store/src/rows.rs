@@ -134,7 +134,7 @@ fn count(column: &str, n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::corrupt(column, format!("{n} is negative")))
 }
 
-fn from_json<T: DeserializeOwned>(column: &str, s: &str) -> Result<T, StoreError> {
+pub(crate) fn from_json<T: DeserializeOwned>(column: &str, s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::corrupt(column, e))
 }
 

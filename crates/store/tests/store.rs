@@ -904,3 +904,78 @@ async fn unsupported_urls_are_refused() {
         );
     }
 }
+
+fn session(hash: &str, now: i64) -> shipyard_store::SessionRecord {
+    shipyard_store::SessionRecord {
+        id_hash: hash.to_owned(),
+        subject: "sub-123".into(),
+        name: "Quinn QA".into(),
+        email: Some("quinn@example.com".into()),
+        roles: vec![Role::QaApprover],
+        csrf_token: "csrf".into(),
+        id_token: Some("header.payload.sig".into()),
+        via: "sso".into(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + 3600,
+    }
+}
+
+both_backends!(sessions_rotate_touch_and_expire, |store| async move {
+    let first = session("h1", 1000);
+    store.insert_session(&first, None).await.unwrap();
+    assert_eq!(store.session("h1").await.unwrap(), Some(first.clone()));
+
+    // Signing in again replaces the old session in one step.
+    let second = session("h2", 1100);
+    store.insert_session(&second, Some("h1")).await.unwrap();
+    assert_eq!(store.session("h1").await.unwrap(), None);
+
+    store.touch_session("h2", 1200).await.unwrap();
+    store.touch_session("h2", 1150).await.unwrap();
+    assert_eq!(
+        store.session("h2").await.unwrap().unwrap().last_seen_at,
+        1200
+    );
+
+    // Idle since before 1300, or past the absolute end: both go.
+    store
+        .insert_session(&session("h3", 2000), None)
+        .await
+        .unwrap();
+    assert_eq!(store.delete_expired_sessions(2100, 1300).await.unwrap(), 1);
+    assert!(store.session("h2").await.unwrap().is_none());
+    assert_eq!(store.delete_expired_sessions(5600, 0).await.unwrap(), 1);
+
+    store
+        .insert_session(&session("h4", 3000), None)
+        .await
+        .unwrap();
+    let gone = store.delete_session("h4").await.unwrap().unwrap();
+    assert_eq!(gone.id_token.as_deref(), Some("header.payload.sig"));
+    assert_eq!(store.delete_session("h4").await.unwrap(), None);
+});
+
+both_backends!(login_flows_finish_once, |store| async move {
+    let flow = shipyard_store::LoginFlowRecord {
+        state: "st".into(),
+        nonce: "n".into(),
+        pkce_verifier: "v".into(),
+        next_path: "/releases/abc".into(),
+        created_at: 100,
+    };
+    store.insert_login_flow(&flow).await.unwrap();
+    assert_eq!(store.take_login_flow("st").await.unwrap(), Some(flow));
+    assert_eq!(store.take_login_flow("st").await.unwrap(), None);
+    store
+        .insert_login_flow(&shipyard_store::LoginFlowRecord {
+            state: "old".into(),
+            nonce: "n".into(),
+            pkce_verifier: "v".into(),
+            next_path: "/".into(),
+            created_at: 5,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.delete_stale_login_flows(50).await.unwrap(), 1);
+});

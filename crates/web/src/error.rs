@@ -65,6 +65,16 @@ impl ApiError {
         )
     }
 
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 400 `invalid_input` for a sign-in that cannot go on (bad or replayed callback).
+    pub fn sign_in_failed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "sign_in_failed", message)
+    }
+
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)

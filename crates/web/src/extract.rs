@@ -58,13 +58,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// The authenticated caller. Rejects with 401 when there are no valid credentials.
 ///
 /// A request with a bad token is refused outright rather than treated as anonymous, so a typo
-/// in a token never silently downgrades a script.
+/// in a token never silently downgrades a script. A session cookie counts only for safe methods
+/// unless the request also carries the session's CSRF token and comes from Shipyard's origin.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     /// Who and with which roles.
     pub caller: Caller,
-    /// How they signed in: `token` (or `sso` once sessions exist).
+    /// How they signed in: `token` or `sso` (a session, from the provider or dev sign-in).
     pub via: &'static str,
+    /// E-mail, for sessions that know it.
+    pub email: Option<String>,
+    /// The session's CSRF token, for pages and scripts running in the browser.
+    pub csrf_token: Option<String>,
 }
 
 impl<S> FromRequestParts<S> for CurrentUser
@@ -80,19 +85,34 @@ where
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if let Some(token) = header.and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        }) {
+        if let Some(header) = header {
+            let token = header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .unwrap_or("");
             return auth
                 .by_token(token.trim())
                 .map(|caller| CurrentUser {
                     caller,
                     via: "token",
+                    email: None,
+                    csrf_token: None,
                 })
                 .ok_or_else(ApiError::unauthenticated);
         }
-        Err(ApiError::unauthenticated())
+        let Some(sessions) = auth.sessions() else {
+            return Err(ApiError::unauthenticated());
+        };
+        let Some(session) = sessions.current(&parts.headers).await? else {
+            return Err(ApiError::unauthenticated());
+        };
+        sessions.check_csrf(&session, &parts.method, &parts.headers)?;
+        Ok(CurrentUser {
+            caller: session.caller(),
+            via: "sso",
+            email: session.record.email.clone(),
+            csrf_token: Some(session.record.csrf_token.clone()),
+        })
     }
 }
 

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod ops;
+pub mod signin;
 
 pub use auth::{Authenticator, TokenEntry, token_sha256_hex};
 
@@ -70,6 +71,7 @@ fn router(state: AppState, draining: Draining) -> Router {
             }),
         )
         .merge(ops::router())
+        .merge(signin::router())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { error::ApiError::method_not_allowed() })
         .with_state(state)
@@ -88,7 +90,9 @@ fn router(state: AppState, draining: Draining) -> Router {
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+            HeaderValue::from_static(
+                "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+            ),
         ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

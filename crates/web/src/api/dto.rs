@@ -372,4 +372,7 @@ pub struct Me {
     pub roles: Vec<String>,
     /// `sso` or `token`.
     pub auth: String,
+    /// For sessions: the token to send as `X-CSRF-Token` with every change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
 }

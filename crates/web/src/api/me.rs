@@ -18,7 +18,7 @@ async fn me(user: CurrentUser) -> axum::Json<Me> {
     axum::Json(Me {
         subject: user.caller.actor.subject,
         name: user.caller.actor.name,
-        email: None,
+        email: user.email,
         roles: user
             .caller
             .roles
@@ -26,5 +26,6 @@ async fn me(user: CurrentUser) -> axum::Json<Me> {
             .map(|r| r.as_str().to_owned())
             .collect(),
         auth: user.via.to_owned(),
+        csrf_token: user.csrf_token,
     })
 }

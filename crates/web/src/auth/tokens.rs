@@ -1,9 +1,8 @@
-//! Who is calling. API tokens now; SSO sessions plug in beside them in [`crate::extract::CurrentUser`].
+//! API tokens for the bot, CI jobs and scripts.
 
 use sha2::{Digest, Sha256};
 use shipyard_core::{Actor, Role};
 use shipyard_engine::Caller;
-use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// One API token: its name, the SHA-256 of its secret, and its roles.
@@ -39,43 +38,28 @@ impl TokenEntry {
     }
 }
 
-/// Checks credentials. Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct Authenticator {
-    tokens: Arc<Vec<TokenEntry>>,
-}
-
 /// The hex SHA-256 of a token, as `auth.api_tokens[].token_sha256` wants it.
 pub fn token_sha256_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-impl Authenticator {
-    /// An authenticator that accepts these tokens.
-    pub fn new(tokens: Vec<TokenEntry>) -> Self {
-        Authenticator {
-            tokens: Arc::new(tokens),
+/// The caller a bearer token stands for. Every entry is compared, in constant time, so the
+/// answer's timing says nothing about which token was close.
+pub fn by_token(tokens: &[TokenEntry], token: &str) -> Option<Caller> {
+    if token.is_empty() {
+        return None;
+    }
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let mut found: Option<&TokenEntry> = None;
+    for entry in tokens {
+        if bool::from(entry.sha256.ct_eq(&digest)) {
+            found = Some(entry);
         }
     }
-
-    /// The caller a bearer token stands for. Every entry is compared, in constant time, so the
-    /// answer's timing says nothing about which token was close.
-    pub fn by_token(&self, token: &str) -> Option<Caller> {
-        if token.is_empty() {
-            return None;
-        }
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut found: Option<&TokenEntry> = None;
-        for entry in self.tokens.iter() {
-            if bool::from(entry.sha256.ct_eq(&digest)) {
-                found = Some(entry);
-            }
-        }
-        found.map(|e| Caller {
-            actor: Actor::named(format!("token:{}", e.name), e.name.clone()),
-            roles: e.roles.clone(),
-        })
-    }
+    found.map(|e| Caller {
+        actor: Actor::named(format!("token:{}", e.name), e.name.clone()),
+        roles: e.roles.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -84,7 +68,7 @@ mod tests {
 
     #[test]
     fn tokens_match_by_hash_only() {
-        let auth = Authenticator::new(vec![
+        let auth = super::super::Authenticator::new(vec![
             TokenEntry::from_hex("ci", &token_sha256_hex("s3cret"), vec![Role::QaApprover])
                 .unwrap(),
         ]);

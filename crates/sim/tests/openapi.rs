@@ -1,0 +1,489 @@
+//! The simulated REST answers validate against GitHub's published OpenAPI description: the
+//! 200 response schema of each operation the simulation serves, from `@octokit/openapi`.
+//!
+//! The description is not vendored (13 MB): `scripts/github-schemas` installs it under
+//! `target/github-schemas/`, or `SHIPYARD_GITHUB_OPENAPI` names the file. Without it the tests
+//! print how to get it and pass, except under CI (`CI` set), where they fail.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use common::*;
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::{Draft, Registry, ValidationError, Validator};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shipyard_sim::github::{CommitSpec, SimGithub, seed_demo};
+
+/// The URI the description is registered under; nothing is ever fetched from it.
+const SPEC_URI: &str = "https://shipyard.invalid/github/api.github.com.json";
+
+const DEFAULT_SPEC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../target/github-schemas/node_modules/@octokit/openapi/generated/api.github.com.json"
+);
+
+/// GitHub's REST description, loaded once and turned into a JSON Schema resource.
+struct Spec {
+    registry: Registry<'static>,
+    version: String,
+}
+
+/// The description, or why it is missing.
+static SPEC: LazyLock<Result<Spec, String>> = LazyLock::new(load_spec);
+
+fn spec_path() -> PathBuf {
+    std::env::var_os("SHIPYARD_GITHUB_OPENAPI")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_SPEC), PathBuf::from)
+}
+
+fn load_spec() -> Result<Spec, String> {
+    let path = spec_path();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "GitHub's OpenAPI description is not at {} ({e}); run `scripts/github-schemas` \
+             to install it (npm package @octokit/openapi), or set SHIPYARD_GITHUB_OPENAPI \
+             to the path of api.github.com.json",
+            path.display()
+        )
+    })?;
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    let openapi = doc["openapi"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        openapi.starts_with("3."),
+        "{}: not an OpenAPI 3 description (openapi = {openapi:?})",
+        path.display()
+    );
+    // OpenAPI 3.1 schemas are JSON Schema 2020-12 already; 3.0 ones mark nulls with `nullable`.
+    if openapi.starts_with("3.0") {
+        rewrite_nullable(&mut doc);
+    }
+    let version = doc["info"]["version"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_owned();
+    let registry = Registry::new()
+        .draft(Draft::Draft202012)
+        .add(SPEC_URI, doc)
+        .unwrap()
+        .prepare()
+        .unwrap();
+    eprintln!(
+        "validating against {} (OpenAPI {openapi}, description {version})",
+        path.display()
+    );
+    Ok(Spec { registry, version })
+}
+
+/// Turns OpenAPI 3.0's `nullable: true` into JSON Schema: `null` joins the listed `type` (and
+/// `enum`), and a schema without a `type` (a `$ref` or a combinator) becomes `anyOf` itself or
+/// `null`. A `nullable` without anything else already accepts `null` and is just dropped.
+fn rewrite_nullable(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for child in map.values_mut() {
+                rewrite_nullable(child);
+            }
+            if map.get("nullable") != Some(&Value::Bool(true)) {
+                return;
+            }
+            map.remove("nullable");
+            match map.get_mut("type") {
+                Some(Value::String(t)) => {
+                    let t = std::mem::take(t);
+                    map.insert("type".into(), json!([t, "null"]));
+                    if let Some(Value::Array(options)) = map.get_mut("enum")
+                        && !options.contains(&Value::Null)
+                    {
+                        options.push(Value::Null);
+                    }
+                }
+                Some(Value::Array(types)) => {
+                    if !types.contains(&json!("null")) {
+                        types.push(json!("null"));
+                    }
+                }
+                _ => {
+                    const CONSTRAINING: &[&str] = &["$ref", "allOf", "anyOf", "oneOf", "enum"];
+                    if CONSTRAINING.iter().any(|k| map.contains_key(*k)) {
+                        let inner = Value::Object(std::mem::take(map));
+                        map.insert("anyOf".into(), json!([inner, {"type": "null"}]));
+                    }
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(rewrite_nullable),
+        _ => {}
+    }
+}
+
+/// Escapes one JSON pointer segment and the characters a URI fragment cannot hold.
+fn pointer_segment(s: &str) -> String {
+    s.replace('~', "~0")
+        .replace('/', "~1")
+        .replace('{', "%7B")
+        .replace('}', "%7D")
+}
+
+/// A validator for the `application/json` body of `GET template`'s 200 response.
+fn validator(spec: &Spec, template: &str) -> Validator {
+    let reference = format!(
+        "{SPEC_URI}#/paths/{}/get/responses/200/content/application~1json/schema",
+        pointer_segment(template)
+    );
+    jsonschema::options()
+        .with_draft(Draft::Draft202012)
+        .with_registry(&spec.registry)
+        .should_validate_formats(true)
+        .offline()
+        .build(&json!({ "$ref": reference }))
+        .unwrap_or_else(|e| panic!("no 200 JSON schema for GET {template}: {e}"))
+}
+
+/// One schema violation, without the offending value when that is large.
+fn describe(error: &ValidationError<'_>) -> String {
+    let full = error.to_string();
+    let mut text = if full.len() <= 200 {
+        full
+    } else {
+        error.masked().to_string()
+    };
+    let branches = match error.kind() {
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
+            Some(context)
+        }
+        _ => None,
+    };
+    for (i, branch) in branches.into_iter().flatten().enumerate() {
+        let reasons: Vec<String> = branch
+            .iter()
+            .map(|e| format!("{}: {}", e.instance_path(), describe(e)))
+            .collect();
+        text.push_str(&format!("\n      option {i} fails: {}", reasons.join("; ")));
+    }
+    text
+}
+
+/// Array indices in a JSON pointer replaced by `*`, so one fault in many items reads once.
+fn generalize(pointer: &str) -> String {
+    pointer
+        .split('/')
+        .map(|s| {
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                "*"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Schema violations of the sim's answers, each kept once per operation and generalized path.
+#[derive(Default)]
+struct Findings {
+    /// (operation, generalized instance path, schema path) -> (first request, message, count)
+    seen: BTreeMap<(String, String, String), (String, String, usize)>,
+    checked: usize,
+}
+
+impl Findings {
+    fn report(&self) -> String {
+        self.seen
+            .iter()
+            .map(|((op, path, schema), (request, message, n))| {
+                format!(
+                    "GET {op}: body{path} ({n}x, e.g. GET {request}): {message}\n      \
+                     schema: {schema}"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Checks the sim's answers for the templates it serves, one validator per template.
+struct Checker<'s> {
+    sim: &'s SimGithub,
+    validators: BTreeMap<&'static str, Validator>,
+    findings: Findings,
+}
+
+impl<'s> Checker<'s> {
+    fn new(spec: &Spec, sim: &'s SimGithub) -> Self {
+        let templates = [
+            "/orgs/{org}/repos",
+            "/repos/{owner}/{repo}",
+            "/repos/{owner}/{repo}/branches",
+            "/repos/{owner}/{repo}/branches/{branch}",
+            "/repos/{owner}/{repo}/compare/{basehead}",
+            "/repos/{owner}/{repo}/pulls",
+            "/repos/{owner}/{repo}/pulls/{pull_number}",
+            "/rate_limit",
+        ];
+        Checker {
+            sim,
+            validators: templates
+                .into_iter()
+                .map(|t| (t, validator(spec, t)))
+                .collect(),
+            findings: Findings::default(),
+        }
+    }
+
+    /// GETs `path`, expects 200, validates the body against `template`'s schema, returns it.
+    async fn check(&mut self, template: &'static str, path: &str) -> Value {
+        let (status, _, body) = get(self.sim, path).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        let validator = &self.validators[template];
+        for error in validator.iter_errors(&body) {
+            let key = (
+                template.to_owned(),
+                generalize(error.instance_path().as_str()),
+                generalize(error.schema_path().as_str()),
+            );
+            self.findings
+                .seen
+                .entry(key)
+                .or_insert_with(|| (path.to_owned(), describe(&error), 0))
+                .2 += 1;
+        }
+        self.findings.checked += 1;
+        body
+    }
+}
+
+/// A commit by someone with a GitHub account.
+fn by(login: &str, message: &str, path: &str) -> CommitSpec {
+    CommitSpec::new(message, "Dev Person", "dev@example.com")
+        .login(login)
+        .file(path, 3, 1)
+}
+
+/// A repository with every answer shape the simulation has: commits with and without a GitHub
+/// author, a merged, an open and a closed pull request, branches with `/` in their names.
+fn script(sim: &SimGithub) {
+    sim.add_repo("svc");
+    sim.create_branch("svc", "master", "main");
+    sim.commit("svc", "master", by("dev0", "chore: base", "README.md"));
+    sim.create_branch("svc", "uat", "master");
+    sim.create_branch("svc", "feature/x", "uat");
+    sim.commit("svc", "feature/x", by("dev1", "feat: x", "src/x.rs"));
+    let feature = sim.open_pr_as("svc", "feature/x", "uat", "Add x", "dev1");
+    sim.merge_pr("svc", feature);
+    sim.commit(
+        "svc",
+        "uat",
+        CommitSpec::new("fix: no account", "Nobody", "nobody@example.com").file(
+            "helm/values.yaml",
+            1,
+            1,
+        ),
+    );
+    sim.create_branch("svc", "spike", "uat");
+    sim.commit("svc", "spike", by("dev2", "wip", "src/spike.rs"));
+    let spike = sim.open_pr("svc", "spike", "uat", "Spike");
+    sim.close_pr("svc", spike);
+    sim.open_pr("svc", "uat", "master", "Release svc");
+}
+
+/// The description; `None` (after saying how to get it) when it is missing, outside CI.
+fn spec() -> Option<&'static Spec> {
+    match &*SPEC {
+        Ok(spec) => Some(spec),
+        Err(msg) if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => panic!("{msg}"),
+        Err(msg) => {
+            eprintln!("skipping: {msg}");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn rest_answers_validate_against_githubs_openapi_description() {
+    let Some(spec) = spec() else { return };
+    let sim = SimGithub::start("acme").await.unwrap();
+    script(&sim);
+    seed_demo(&sim);
+    let mut checker = Checker::new(spec, &sim);
+
+    let repos = checker
+        .check(
+            "/orgs/{org}/repos",
+            "/orgs/acme/repos?type=all&per_page=100",
+        )
+        .await;
+    let names: Vec<String> = repos
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.contains(&"svc".to_owned()), "{names:?}");
+    let mut pulls_seen = (0, 0, 0);
+    for name in &names {
+        checker
+            .check("/repos/{owner}/{repo}", &format!("/repos/acme/{name}"))
+            .await;
+        let branches = checker
+            .check(
+                "/repos/{owner}/{repo}/branches",
+                &format!("/repos/acme/{name}/branches?per_page=100"),
+            )
+            .await;
+        let branches: Vec<String> = branches
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_owned())
+            .collect();
+        for branch in &branches {
+            checker
+                .check(
+                    "/repos/{owner}/{repo}/branches/{branch}",
+                    &format!("/repos/acme/{name}/branches/{branch}"),
+                )
+                .await;
+        }
+        for (base, head) in [("master", "uat"), ("uat", "dev"), ("uat", "master")] {
+            if branches.iter().any(|b| b == base) && branches.iter().any(|b| b == head) {
+                checker
+                    .check(
+                        "/repos/{owner}/{repo}/compare/{basehead}",
+                        &format!("/repos/acme/{name}/compare/{base}...{head}"),
+                    )
+                    .await;
+            }
+        }
+        let pulls = checker
+            .check(
+                "/repos/{owner}/{repo}/pulls",
+                &format!("/repos/acme/{name}/pulls?state=all&per_page=100"),
+            )
+            .await;
+        for pull in pulls.as_array().unwrap() {
+            let number = pull["number"].as_u64().unwrap();
+            let pull = checker
+                .check(
+                    "/repos/{owner}/{repo}/pulls/{pull_number}",
+                    &format!("/repos/acme/{name}/pulls/{number}"),
+                )
+                .await;
+            match (pull["state"].as_str(), pull["merged"].as_bool()) {
+                (Some("open"), _) => pulls_seen.0 += 1,
+                (Some("closed"), Some(true)) => pulls_seen.1 += 1,
+                _ => pulls_seen.2 += 1,
+            }
+        }
+    }
+    checker.check("/rate_limit", "/rate_limit").await;
+
+    // What the scripted repository promises was covered.
+    let compare = checker
+        .check(
+            "/repos/{owner}/{repo}/compare/{basehead}",
+            "/repos/acme/svc/compare/master...uat",
+        )
+        .await;
+    assert!(
+        compare["commits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["author"].is_null()),
+        "no commit without a GitHub author in {compare}"
+    );
+    assert!(
+        pulls_seen.0 > 0 && pulls_seen.1 > 0 && pulls_seen.2 > 0,
+        "open, merged, closed pull requests: {pulls_seen:?}"
+    );
+
+    let findings = &checker.findings;
+    assert!(
+        findings.seen.is_empty(),
+        "{} distinct schema violations in {} answers (description {}):\n{}",
+        findings.seen.len(),
+        findings.checked,
+        spec.version,
+        findings.report()
+    );
+    eprintln!(
+        "{} answers valid against description {}",
+        findings.checked, spec.version
+    );
+}
+
+#[test]
+fn nullable_becomes_json_schema() {
+    let mut schema = json!({
+        "properties": {
+            "a": {"type": "string", "nullable": true},
+            "b": {"type": "string", "enum": ["x"], "nullable": true},
+            "c": {"allOf": [{"$ref": "#/x"}], "nullable": true},
+            "d": {"nullable": true},
+            "nullable": {"type": "integer"}
+        }
+    });
+    rewrite_nullable(&mut schema);
+    assert_eq!(
+        schema,
+        json!({
+            "properties": {
+                "a": {"type": ["string", "null"]},
+                "b": {"type": ["string", "null"], "enum": ["x", null]},
+                "c": {"anyOf": [{"allOf": [{"$ref": "#/x"}]}, {"type": "null"}]},
+                "d": {},
+                "nullable": {"type": "integer"}
+            }
+        })
+    );
+}
+
+/// What is broken, and how.
+type Breakage = (&'static str, fn(&mut Value));
+
+/// The validation is not vacuous: a valid answer of the sim, broken one field at a time, fails.
+#[tokio::test]
+async fn the_description_rejects_broken_answers() {
+    let Some(spec) = spec() else { return };
+    let sim = SimGithub::start("acme").await.unwrap();
+    script(&sim);
+
+    let pull_schema = validator(spec, "/repos/{owner}/{repo}/pulls/{pull_number}");
+    let (_, _, pull) = get(&sim, "/repos/acme/svc/pulls/1").await;
+    assert_eq!(pull["merged"], json!(true), "{pull}");
+    assert!(pull_schema.is_valid(&pull), "{pull}");
+    let breakages: [Breakage; 6] = [
+        ("date-time format", |p| p["created_at"] = json!("yesterday")),
+        ("uri format", |p| p["html_url"] = json!("not a uri")),
+        ("nullable object", |p| p["merged_by"] = json!("dev1")),
+        ("enum", |p| p["state"] = json!("merged")),
+        ("integer", |p| p["number"] = json!("1")),
+        ("required", |p| {
+            p.as_object_mut().unwrap().remove("head");
+        }),
+    ];
+    for (what, breakage) in breakages {
+        let mut broken = pull.clone();
+        breakage(&mut broken);
+        assert!(!pull_schema.is_valid(&broken), "{what}: accepted {broken}");
+    }
+
+    let compare_schema = validator(spec, "/repos/{owner}/{repo}/compare/{basehead}");
+    let (_, _, compare) = get(&sim, "/repos/acme/svc/compare/master...uat").await;
+    assert!(compare_schema.is_valid(&compare), "{compare}");
+    let mut broken = compare.clone();
+    broken["commits"][0]["sha"] = Value::Null;
+    assert!(!compare_schema.is_valid(&broken), "null sha accepted");
+
+    let rate = validator(spec, "/rate_limit");
+    assert!(!rate.is_valid(&json!({})));
+    let pulls = validator(spec, "/repos/{owner}/{repo}/pulls");
+    assert!(pulls.is_valid(&json!([])));
+    assert!(!pulls.is_valid(&json!([{"number": 1}])));
+}

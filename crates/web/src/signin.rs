@@ -1,0 +1,348 @@
+//! Signing in and out: `/auth/login`, `/auth/callback`, `/auth/dev-login`, `/auth/logout`, and
+//! the signed-in landing page `/`.
+
+use crate::AppState;
+use crate::auth::session::Identity;
+use crate::error::ApiError;
+use axum::Form;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use shipyard_store::LoginFlowRecord;
+
+/// How long a started sign-in may take before its `state` is refused.
+const FLOW_LIFETIME_SECS: i64 = 600;
+
+/// The sign-in routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/auth/login", get(login))
+        .route("/auth/dev-login", post(dev_login))
+        .route("/auth/callback", get(callback))
+        .route("/auth/logout", get(logout))
+}
+
+/// `next` if it is a path on this site, else `/`: a sign-in never sends anyone elsewhere.
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.starts_with("/\\")
+                && p.len() <= 2048
+                && !p.chars().any(|c| c.is_control()) =>
+        {
+            p.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{} · Shipyard</title></head><body><main><h1>{}</h1>{body}</main></body></html>",
+        esc(title),
+        esc(title)
+    )
+}
+
+fn redirect(location: &str, cookie: Option<String>) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = format!(
+        "<p>{}</p><p><a href=\"/auth/login\">Sign in again</a></p>",
+        esc(message)
+    );
+    (status, Html(page(title, &body))).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Starts a sign-in: off to the identity provider, or (dev mode) the list of users.
+async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    let next = local_path(q.next.as_deref());
+    if let Some(oidc) = state.auth.oidc() {
+        let started = match oidc.start().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "sign-in could not start");
+                return error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sign-in unavailable",
+                    "The identity provider cannot be reached right now. Try again in a minute.",
+                );
+            }
+        };
+        let flow = LoginFlowRecord {
+            state: started.state,
+            nonce: started.nonce,
+            pkce_verifier: started.pkce_verifier,
+            next_path: next,
+            created_at: state.engine.now(),
+        };
+        let store = state.engine.store();
+        let _ = store
+            .delete_stale_login_flows(state.engine.now() - FLOW_LIFETIME_SECS)
+            .await;
+        if let Err(e) = store.insert_login_flow(&flow).await {
+            return ApiError::internal(&e).into_response();
+        }
+        return redirect(&started.url, None);
+    }
+    if !state.auth.dev_users().is_empty() {
+        let mut list = String::from("<p>Development sign-in: choose who to be.</p><ul>");
+        for user in state.auth.dev_users() {
+            let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+            let roles = if roles.is_empty() {
+                "no roles".to_owned()
+            } else {
+                roles.join(", ")
+            };
+            list.push_str(&format!(
+                "<li><form method=\"post\" action=\"/auth/dev-login\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
+                 <input type=\"hidden\" name=\"user\" value=\"{}\"><button type=\"submit\">Sign in as {}</button> ({})</form></li>",
+                esc(&next),
+                esc(&user.name),
+                esc(&user.name),
+                esc(&roles)
+            ));
+        }
+        list.push_str("</ul>");
+        return Html(page("Sign in", &list)).into_response();
+    }
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-in unavailable",
+        "No sign-in is configured: set auth.oidc (or auth.mode: dev for a local demo).",
+    )
+}
+
+#[derive(Deserialize)]
+struct DevLoginForm {
+    user: String,
+    next: Option<String>,
+}
+
+/// Dev mode: signs in as one of `auth.dev_users`, through the ordinary session machinery.
+async fn dev_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<DevLoginForm>,
+) -> Response {
+    let Some(sessions) = state.auth.sessions() else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "Development sign-in is not enabled.",
+        );
+    };
+    let Some(user) = state.auth.dev_users().iter().find(|u| u.name == form.user) else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "Development sign-in is not enabled for that user.",
+        );
+    };
+    if let Err(e) = sessions.check_origin(&headers) {
+        return e.into_response();
+    }
+    let identity = Identity {
+        subject: format!("dev:{}", user.name),
+        name: user.name.clone(),
+        email: None,
+        roles: user.roles.clone(),
+        id_token: None,
+        via: "dev",
+    };
+    match sessions.start(identity, &headers).await {
+        Ok(cookie) => {
+            tracing::info!(user = %user.name, "signed in (dev mode)");
+            redirect(&local_path(form.next.as_deref()), Some(cookie))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// The provider sends the browser back here with a code (or an error).
+async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let (Some(oidc), Some(sessions)) = (state.auth.oidc(), state.auth.sessions()) else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "Sign-in with an identity provider is not configured.",
+        );
+    };
+    if let Some(error) = q.error {
+        let detail = q.error_description.unwrap_or_default();
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            &format!("The identity provider said: {error} {detail}"),
+        );
+    }
+    let (Some(code), Some(flow_state)) = (q.code, q.state) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "The identity provider's answer is incomplete.",
+        );
+    };
+    let flow = match state.engine.store().take_login_flow(&flow_state).await {
+        Ok(Some(f)) if f.created_at + FLOW_LIFETIME_SECS > state.engine.now() => f,
+        Ok(_) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in expired",
+                "This sign-in has expired or was already used.",
+            );
+        }
+        Err(e) => return ApiError::internal(&e).into_response(),
+    };
+    let signed_in = match oidc.finish(&code, &flow.nonce, &flow.pkce_verifier).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in refused");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in failed",
+                "The identity provider's answer could not be verified.",
+            );
+        }
+    };
+    let roles: Vec<&str> = signed_in.roles.iter().map(|r| r.as_str()).collect();
+    tracing::info!(subject = %signed_in.subject, roles = ?roles, "signed in");
+    let identity = Identity {
+        subject: signed_in.subject,
+        name: signed_in.name,
+        email: signed_in.email,
+        roles: signed_in.roles,
+        id_token: Some(signed_in.id_token),
+        via: "sso",
+    };
+    match sessions.start(identity, &headers).await {
+        Ok(cookie) => redirect(&flow.next_path, Some(cookie)),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Ends the session here, then at the provider when it offers that.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(sessions) = state.auth.sessions() else {
+        return redirect("/", None);
+    };
+    let (ended, clear) = match sessions.end(&headers).await {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let after = format!("{}/", sessions.settings().base_url);
+    if let (Some(oidc), Some(record)) = (state.auth.oidc(), ended.as_ref())
+        && let Some(url) = oidc
+            .end_session_url(record.id_token.as_deref(), &after)
+            .await
+    {
+        return redirect(&url, Some(clear));
+    }
+    redirect("/auth/login", Some(clear))
+}
+
+/// The landing page: who you are. Signed-out visitors go to sign-in first.
+async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match state.auth.sessions() {
+        Some(s) => match s.current(&headers).await {
+            Ok(found) => found,
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+    let Some(session) = session else {
+        return redirect("/auth/login?next=/", None);
+    };
+    let r = &session.record;
+    let roles: Vec<&str> = r.roles.iter().map(|x| x.as_str()).collect();
+    let body = format!(
+        "<p>Signed in as <strong id=\"who\">{}</strong> with roles <span id=\"roles\">{}</span>.</p>\
+         <p><a href=\"/api/releases\">Releases (JSON)</a> · <a href=\"/api/me\">Me (JSON)</a> · <a id=\"logout\" href=\"/auth/logout\">Sign out</a></p>",
+        esc(&r.name),
+        esc(&if roles.is_empty() {
+            "none".to_owned()
+        } else {
+            roles.join(", ")
+        }),
+    );
+    Html(page("Shipyard", &body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_must_stay_on_this_site() {
+        assert_eq!(local_path(Some("/releases/abc?x=1")), "/releases/abc?x=1");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil",
+            "javascript:alert(1)",
+            "",
+            "/a\nb",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(local_path(None), "/");
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            esc("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}
