@@ -92,6 +92,19 @@ impl TestServer {
         seed: impl FnOnce(&SimGithub),
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        Self::start_on(listener, backend, seed, adjust).await
+    }
+
+    /// Like [`TestServer::start_with`], on a listener the caller bound (to know the address first).
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        backend: Backend,
+        seed: impl FnOnce(&SimGithub),
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
         shipyard::install_crypto_provider();
         let sim = SimGithub::start(ORG).await.expect("sim starts");
         let github_token = random_token("ghs_");
@@ -99,9 +112,6 @@ impl TestServer {
         seed(&sim);
 
         let db_url = testing::fresh_database_url(backend).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
         let addr = listener.local_addr().expect("addr");
 
         let mut config = Config::default();
