@@ -281,3 +281,76 @@ impl Sessions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shipyard_engine::ManualClock;
+    use shipyard_store::{Backend, testing};
+
+    fn identity() -> Identity {
+        Identity {
+            subject: "s".into(),
+            name: "Sam".into(),
+            email: None,
+            roles: vec![Role::QaApprover],
+            id_token: None,
+            via: "dev",
+        }
+    }
+
+    fn cookie_header(set_cookie: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            set_cookie.split(';').next().unwrap_or("").parse().unwrap(),
+        );
+        h
+    }
+
+    #[tokio::test]
+    async fn sessions_end_when_idle_or_too_old() {
+        let (store, url) = testing::fresh_store(Backend::Sqlite).await;
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let settings = SessionSettings::new("http://127.0.0.1:1", Duration::from_secs(3 * 3600));
+        assert_eq!(settings.idle, Duration::from_secs(2 * 3600));
+        let sessions = Sessions::new(store.clone(), settings, clock.clone());
+
+        let set = sessions.start(identity(), &HeaderMap::new()).await.unwrap();
+        let headers = cookie_header(&set);
+        assert!(sessions.current(&headers).await.unwrap().is_some());
+
+        // Active every hour: survives idle expiry, then ends at the absolute limit.
+        for _ in 0..2 {
+            clock.advance(3600);
+            assert!(sessions.current(&headers).await.unwrap().is_some());
+        }
+        clock.advance(3600);
+        assert!(sessions.current(&headers).await.unwrap().is_none());
+
+        // Idle for two hours: gone, and its row with it.
+        let set = sessions.start(identity(), &HeaderMap::new()).await.unwrap();
+        let headers = cookie_header(&set);
+        clock.advance(2 * 3600);
+        assert!(sessions.current(&headers).await.unwrap().is_none());
+        let value = set.split(';').next().unwrap().split('=').nth(1).unwrap();
+        assert!(store.session(&hash(value)).await.unwrap().is_none());
+
+        // A cookie of the wrong shape is simply not a session.
+        let mut junk = HeaderMap::new();
+        junk.insert(
+            header::COOKIE,
+            "shipyard_session=../../etc".parse().unwrap(),
+        );
+        assert!(sessions.current(&junk).await.unwrap().is_none());
+        store.close().await;
+        testing::drop_database(&url).await;
+    }
+
+    #[test]
+    fn https_makes_the_cookie_secure_and_host_bound() {
+        let s = SessionSettings::new("https://releases.example.com/", Duration::from_secs(60));
+        assert_eq!(s.cookie_name(), "__Host-shipyard_session");
+        assert_eq!(s.origin(), "https://releases.example.com");
+    }
+}
