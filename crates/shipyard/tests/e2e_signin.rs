@@ -3,9 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 #[path = "common/oidc_provider.rs"]
 mod oidc_provider;
 
@@ -26,7 +26,12 @@ async fn keycloak_style_sign_in_in_a_browser() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let secret = shipyard::demo::random_token("");
-    let mut options = OidcOptions::new("shipyard", &secret, &format!("{base}/auth/callback"), &format!("{base}/"));
+    let mut options = OidcOptions::new(
+        "shipyard",
+        &secret,
+        &format!("{base}/auth/callback"),
+        &format!("{base}/"),
+    );
     // Keycloak's default mappers: roles in the access token only.
     options.role_claims = RoleClaims::AccessTokenOnly;
     let provider = OidcProvider::start_with(options).await;
@@ -54,15 +59,25 @@ async fn keycloak_style_sign_in_in_a_browser() {
         },
     )
     .await;
-    let id = server.create_release().await["release"]["id"].as_str().unwrap().to_owned();
+    let id = server.create_release().await["release"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let browser = Browser::start().await;
     // Asking for a page while signed out goes through the provider's login form and back.
     browser.goto(&format!("{base}/")).await;
     browser.wait_for("#kc-form-login").await;
-    assert!(browser.url().await.as_str().starts_with(&provider.issuer), "at the provider");
+    assert!(
+        browser.url().await.as_str().starts_with(&provider.issuer),
+        "at the provider"
+    );
     browser.keycloak_login("qa-lead", "any").await;
-    browser.wait_for_url("back on the page first asked for", |u| u.as_str() == format!("{base}/")).await;
+    browser
+        .wait_for_url("back on the page first asked for", |u| {
+            u.as_str() == format!("{base}/")
+        })
+        .await;
     assert_eq!(browser.text("#roles").await, "qa_approver");
 
     browser.goto(&format!("{base}/api/me")).await;
@@ -74,7 +89,10 @@ async fn keycloak_style_sign_in_in_a_browser() {
 
     // The browser's session signs off QA (with its CSRF token, from Shipyard's origin).
     let cookies = browser.client.get_all_cookies().await.unwrap();
-    let session = cookies.iter().find(|c| c.name() == "shipyard_session").expect("session cookie");
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == "shipyard_session")
+        .expect("session cookie");
     assert_eq!(session.http_only(), Some(true));
     let cookie = format!("shipyard_session={}", session.value());
     let http = reqwest::Client::new();
@@ -88,19 +106,29 @@ async fn keycloak_style_sign_in_in_a_browser() {
         }
         req.send()
     };
-    assert_eq!(approve(false).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        approve(false).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
     let resp = approve(true).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let detail: Value = resp.json().await.unwrap();
     assert_eq!(detail["release"]["qa_approved_by"], me["name"]);
-    let (_, history) = server.get("viewer", &format!("/api/releases/{id}/history")).await;
+    let (_, history) = server
+        .get("viewer", &format!("/api/releases/{id}/history"))
+        .await;
     assert_eq!(history["history"][1]["actor_subject"], me["subject"]);
 
     // Signing out ends the session here and at the provider.
     browser.goto(&format!("{base}/auth/logout")).await;
     browser.wait_for("#kc-form-login").await;
     assert_eq!(provider.end_session_success_count().await, 1);
-    let resp = http.get(format!("{base}/api/me")).header(COOKIE, &cookie).send().await.unwrap();
+    let resp = http
+        .get(format!("{base}/api/me"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
     browser.close().await;

@@ -4,8 +4,13 @@
 //! GraphQL APIs in GitHub's own shapes, over a commit graph that tests script while it runs,
 //! with injectable faults, latency and rate limits.
 //!
-//! It is not GitHub: only the endpoints Shipyard uses exist, every repository is private and
-//! belongs to one organization, there are no trees or blobs (commits only record which paths
-//! they touch and how many lines), and nothing is persisted.
+//! [`oidc`] is an OpenID provider shaped like a Keycloak realm: discovery, JWKS, authorization
+//! code with PKCE, tokens signed with a key made at start, userinfo and logout, with defects that
+//! tests can put into the tokens.
+//!
+//! The GitHub simulation is not GitHub: only the endpoints Shipyard uses exist, every repository
+//! is private and belongs to one organization, there are no trees or blobs (commits only record
+//! which paths they touch and how many lines), and nothing is persisted.
 
 pub mod github;
+pub mod oidc;

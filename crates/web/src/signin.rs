@@ -219,6 +219,26 @@ async fn callback(
         );
     };
     if let Some(error) = q.error {
+        // Only a sign-in this server started may report an error; it is spent either way, and
+        // a crafted link cannot put words on this page.
+        let known = match q.state.as_deref() {
+            Some(st) => state
+                .engine
+                .store()
+                .take_login_flow(st)
+                .await
+                .ok()
+                .flatten()
+                .is_some(),
+            None => false,
+        };
+        if !known {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in expired",
+                "This sign-in has expired or was already used.",
+            );
+        }
         let detail = q.error_description.unwrap_or_default();
         return error_page(
             StatusCode::BAD_REQUEST,

@@ -237,19 +237,22 @@ impl Oidc {
         let id_claims = jwt_payload(&raw_id_token)
             .ok_or_else(|| OidcError::Rejected("unreadable ID token".into()))?;
 
+        let subject = claims.subject().to_string();
+
         let access_token = tokens.access_token().secret();
         let access_claims = verify_access_token(access_token, &d.jwks, &d.issuer);
         let userinfo = match &d.userinfo_endpoint {
             Some(url) => self.userinfo(url, access_token).await,
             None => None,
-        };
+        }
+        // Userinfo about anyone but the ID token's subject must not be used (OIDC Core 5.3.2).
+        .filter(|info| info.get("sub").and_then(Value::as_str) == Some(subject.as_str()));
         let sources: Vec<&Value> = [Some(&id_claims), userinfo.as_ref(), access_claims.as_ref()]
             .into_iter()
             .flatten()
             .collect();
         let roles = roles_from_claims(&sources, &self.role_claims, &self.roles);
 
-        let subject = claims.subject().to_string();
         let pick = |key: &str| {
             sources
                 .iter()
