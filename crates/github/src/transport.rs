@@ -370,6 +370,7 @@ impl GitHub {
             Ok(parts) => parts,
             Err(e) => {
                 tracing::debug!(%method, url = %redact(url), error = %e, elapsed = ?started.elapsed(), "GitHub request failed");
+                metrics::counter!("shipyard_github_requests_total", "method" => method.to_string(), "status" => "error").increment(1);
                 let kind = if e.is_timeout() {
                     "timed out"
                 } else {
@@ -379,10 +380,13 @@ impl GitHub {
             }
         };
         tracing::debug!(%method, url = %redact(url), status = status.as_u16(), elapsed = ?started.elapsed(), "GitHub request");
+        metrics::counter!("shipyard_github_requests_total", "method" => method.to_string(), "status" => status.as_u16().to_string())
+            .increment(1);
         if let Some(remaining) = header_u64(&headers, "x-ratelimit-remaining") {
             self.inner
                 .remaining
                 .store(remaining as i64, Ordering::Relaxed);
+            metrics::gauge!("shipyard_github_rate_limit_remaining").set(remaining as f64);
         }
         if let Some(until) = rate_limit_until(status, &headers, &body) {
             return Attempt::Limited { until };

@@ -523,5 +523,29 @@ async fn operations_endpoints_need_no_credentials() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
+
+    // Prometheus metrics: requests by route template (never by raw path) and GitHub calls.
+    server.create_release().await;
+    let text = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("shipyard_http_requests_total{"), "{text}");
+    assert!(text.contains("route=\"/api/releases\""), "{text}");
+    assert!(text.contains("status=\"401\""), "{text}");
+    assert!(text.contains("shipyard_github_requests_total{"), "{text}");
+    assert!(
+        text.contains("shipyard_github_rate_limit_remaining"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("route=\"/api/releases/aa"),
+        "ids never become labels: {text}"
+    );
     server.stop().await;
 }

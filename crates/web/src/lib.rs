@@ -9,13 +9,17 @@
 //! - [`extract`]: JSON, query and caller extractors speaking the error model.
 //! - [`error`]: the error model.
 //! - [`ops`]: `/healthz`, `/readyz`.
+//! - [`ui`]: server-rendered pages (askama templates in `templates/`) and `/assets/…`.
+//! - [`signin`]: signing in and out.
 
 pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod ops;
 pub mod signin;
+pub mod ui;
 
 pub use auth::{Authenticator, TokenEntry, token_sha256_hex};
 
@@ -60,6 +64,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 fn router(state: AppState, draining: Draining) -> Router {
+    metrics::handle();
     let (api_routes, openapi) = api::router().split_for_parts();
     let openapi_json = serde_json::to_string(&openapi).unwrap_or_else(|_| "{}".into());
     Router::new()
@@ -72,8 +77,11 @@ fn router(state: AppState, draining: Draining) -> Router {
         )
         .merge(ops::router())
         .merge(signin::router())
+        .merge(ui::router())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { error::ApiError::method_not_allowed() })
+        .route("/metrics", axum::routing::get(metrics::render))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
         .layer(axum::Extension(draining))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))

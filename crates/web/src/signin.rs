@@ -1,5 +1,5 @@
-//! Signing in and out: `/auth/login`, `/auth/callback`, `/auth/dev-login`, `/auth/logout`, and
-//! the signed-in landing page `/`.
+//! Signing in and out: `/auth/login`, `/auth/callback`, `/auth/dev-login`, `/auth/logout`.
+//! The landing page `/` is the release list ([`crate::ui::releases`]).
 
 use crate::AppState;
 use crate::auth::session::Identity;
@@ -19,7 +19,6 @@ const FLOW_LIFETIME_SECS: i64 = 600;
 /// The sign-in routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(home))
         .route("/auth/login", get(login))
         .route("/auth/dev-login", post(dev_login))
         .route("/auth/callback", get(callback))
@@ -309,33 +308,6 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
         return redirect(&url, Some(clear));
     }
     redirect("/auth/login", Some(clear))
-}
-
-/// The landing page: who you are. Signed-out visitors go to sign-in first.
-async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match state.auth.sessions() {
-        Some(s) => match s.current(&headers).await {
-            Ok(found) => found,
-            Err(e) => return e.into_response(),
-        },
-        None => None,
-    };
-    let Some(session) = session else {
-        return redirect("/auth/login?next=/", None);
-    };
-    let r = &session.record;
-    let roles: Vec<&str> = r.roles.iter().map(|x| x.as_str()).collect();
-    let body = format!(
-        "<p>Signed in as <strong id=\"who\">{}</strong> with roles <span id=\"roles\">{}</span>.</p>\
-         <p><a href=\"/api/releases\">Releases (JSON)</a> · <a href=\"/api/me\">Me (JSON)</a> · <a id=\"logout\" href=\"/auth/logout\">Sign out</a></p>",
-        esc(&r.name),
-        esc(&if roles.is_empty() {
-            "none".to_owned()
-        } else {
-            roles.join(", ")
-        }),
-    );
-    Html(page("Shipyard", &body)).into_response()
 }
 
 #[cfg(test)]
