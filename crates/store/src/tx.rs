@@ -10,6 +10,28 @@ use shipyard_core::change::{PullInfo, RepoChange};
 use shipyard_core::release::SignOff;
 use sqlx::{Postgres, Sqlite, Transaction};
 
+/// Binds a repo change as `$1` release id, `$2` repo name, `$3..$14` its figures and pull request,
+/// the order that both the insert and the update of a repo row use.
+macro_rules! bind_repo_change {
+    ($query:expr, $release:expr, $change:expr, $json:expr, $pull:expr) => {
+        $query
+            .bind($release.as_str())
+            .bind(&$change.repo_name)
+            .bind(to_db($change.commit_count))
+            .bind(to_db($change.additions))
+            .bind(to_db($change.deletions))
+            .bind(&$json.contributors)
+            .bind(&$json.summary)
+            .bind($change.is_breaking)
+            .bind(&$json.infra_changes)
+            .bind(&$change.head_sha)
+            .bind($pull.number)
+            .bind($pull.url)
+            .bind($pull.state)
+            .bind($pull.merge_commit_sha)
+    };
+}
+
 /// The transaction of whichever backend the store uses.
 pub(crate) enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
@@ -200,21 +222,7 @@ impl Tx {
             WHERE release_id = $1 AND repo_name = $2";
         let json = ChangeJson::new(change)?;
         let pull = PullColumns::new(change.pull.as_ref());
-        let rows = on_tx!(self, c => sqlx::query(SQL)
-            .bind(release.as_str())
-            .bind(&change.repo_name)
-            .bind(to_db(change.commit_count))
-            .bind(to_db(change.additions))
-            .bind(to_db(change.deletions))
-            .bind(&json.contributors)
-            .bind(&json.summary)
-            .bind(change.is_breaking)
-            .bind(&json.infra_changes)
-            .bind(&change.head_sha)
-            .bind(pull.number)
-            .bind(pull.url)
-            .bind(pull.state)
-            .bind(pull.merge_commit_sha)
+        let rows = on_tx!(self, c => bind_repo_change!(sqlx::query(SQL), release, change, json, pull)
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;
@@ -258,21 +266,7 @@ impl Tx {
             RETURNING id";
         let json = ChangeJson::new(change)?;
         let pull = PullColumns::new(change.pull.as_ref());
-        let id: i64 = on_tx!(self, c => sqlx::query_scalar(SQL)
-            .bind(release.as_str())
-            .bind(&change.repo_name)
-            .bind(to_db(change.commit_count))
-            .bind(to_db(change.additions))
-            .bind(to_db(change.deletions))
-            .bind(&json.contributors)
-            .bind(&json.summary)
-            .bind(change.is_breaking)
-            .bind(&json.infra_changes)
-            .bind(&change.head_sha)
-            .bind(pull.number)
-            .bind(pull.url)
-            .bind(pull.state)
-            .bind(pull.merge_commit_sha)
+        let id: i64 = on_tx!(self, c => bind_repo_change!(sqlx::query_scalar(SQL), release, change, json, pull)
             .fetch_one(c)
             .await)?;
         Ok(id)
