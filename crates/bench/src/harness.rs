@@ -80,6 +80,7 @@ impl Server {
         config.github = Some(GithubConfig {
             api_url: sim.github.url(),
             graphql_url: Some(sim.github.graphql_url()),
+            web_url: None,
             org: sim.github.org(),
             token: Some(Secret::new(sim.token.clone())),
             webhook_secret: None,

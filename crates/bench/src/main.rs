@@ -7,10 +7,14 @@
 //! Layout:
 //! - [`table`]: the rows and how they are printed.
 //! - [`harness`]: the simulated GitHub and the real server on a throw-away SQLite database.
-//! - one module per scenario ([`p1`], …), each exposing a `SCENARIO`.
+//! - [`browser`]: headless Chromium through ChromeDriver, shared with the end-to-end tests.
+//! - one module per scenario ([`p1`], [`p3`], …), each exposing a `SCENARIO`.
 
+#[path = "../../shipyard/tests/common/browser.rs"]
+mod browser;
 mod harness;
 mod p1;
+mod p3;
 mod table;
 
 use clap::Parser;
@@ -62,7 +66,7 @@ pub struct Scenario {
 }
 
 /// Every scenario, in table order.
-const SCENARIOS: &[&Scenario] = &[&p1::SCENARIO];
+const SCENARIOS: &[&Scenario] = &[&p1::SCENARIO, &p3::SCENARIO];
 
 fn selected(only: &[String]) -> anyhow::Result<Vec<&'static Scenario>> {
     if only.is_empty() {

@@ -9,6 +9,9 @@ pub enum Verdict {
     Meets,
     /// Outside the bar.
     Misses,
+    /// No bar applies: the row is there for context (e.g. the worst of the runs whose median is
+    /// held to the bar). Printed as a dash; never counts as missed.
+    Context,
 }
 
 impl Verdict {
@@ -17,15 +20,16 @@ impl Verdict {
         if ok { Verdict::Meets } else { Verdict::Misses }
     }
 
-    /// Whether the bar is met.
+    /// Whether the bar is met (a [`Verdict::Context`] row has none to miss).
     pub fn is_met(self) -> bool {
-        self == Verdict::Meets
+        self != Verdict::Misses
     }
 
     fn as_str(self) -> &'static str {
         match self {
             Verdict::Meets => "meets",
             Verdict::Misses => "misses",
+            Verdict::Context => "–",
         }
     }
 }
@@ -107,6 +111,11 @@ pub fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
+/// Milliseconds, e.g. `123.4 ms`.
+pub fn millis(ms: f64) -> String {
+    format!("{ms:.1} ms")
+}
+
 /// `measured / baseline`, e.g. `0.048×`; a dash when the baseline is zero.
 pub fn ratio(measured: f64, baseline: f64) -> String {
     if baseline > 0.0 {
@@ -136,6 +145,13 @@ mod tests {
         assert_eq!(widths.len(), 3);
         assert!(widths.iter().all(|w| *w == widths[0]), "{text}");
         assert!(text.contains("| 0.040× "), "{text}");
+    }
+
+    #[test]
+    fn a_context_row_is_not_a_miss() {
+        assert!(Verdict::Context.is_met());
+        assert!(!Verdict::Misses.is_met());
+        assert_eq!(Verdict::Context.as_str(), "–");
     }
 
     #[test]

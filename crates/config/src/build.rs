@@ -102,6 +102,7 @@ fn github(raw: RawGithub, p: &mut Problems) -> GithubConfig {
     let graphql_url = raw
         .graphql_url
         .map(|url| http_url(&url, "github.graphql_url", p));
+    let web_url = raw.web_url.map(|url| http_url(&url, "github.web_url", p));
     let concurrency = raw.concurrency.unwrap_or(DEFAULT_GITHUB_CONCURRENCY);
     if !(1..=64).contains(&concurrency) {
         p.push(
@@ -113,6 +114,7 @@ fn github(raw: RawGithub, p: &mut Problems) -> GithubConfig {
     GithubConfig {
         api_url,
         graphql_url,
+        web_url,
         org,
         token: secret(raw.token, raw.token_file, "github.token", p),
         webhook_secret: secret(

@@ -73,6 +73,8 @@ pub struct GithubConfig {
     pub api_url: String,
     /// GraphQL endpoint when given explicitly; see [`GithubConfig::graphql_url`].
     pub graphql_url: Option<String>,
+    /// GitHub's web address when given explicitly; see [`GithubConfig::web_url`].
+    pub web_url: Option<String>,
     /// The organisation whose repositories are released.
     pub org: String,
     /// Token for the REST and GraphQL APIs.
@@ -97,6 +99,22 @@ impl GithubConfig {
         match self.api_url.strip_suffix("/api/v3") {
             Some(host) => format!("{host}/api/graphql"),
             None => format!("{}/graphql", self.api_url),
+        }
+    }
+
+    /// Where people open repositories, compare views and pull requests: the explicit `web_url`,
+    /// else `https://github.com` for `api.github.com`, the host of GitHub Enterprise's `…/api/v3`,
+    /// or `api_url` itself.
+    pub fn web_url(&self) -> String {
+        if let Some(url) = &self.web_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        if self.api_url == "https://api.github.com" {
+            return "https://github.com".to_owned();
+        }
+        match self.api_url.strip_suffix("/api/v3") {
+            Some(host) => host.to_owned(),
+            None => self.api_url.clone(),
         }
     }
 }

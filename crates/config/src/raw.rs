@@ -48,6 +48,7 @@ pub(crate) struct RawDatabase {
 pub(crate) struct RawGithub {
     pub api_url: Option<String>,
     pub graphql_url: Option<String>,
+    pub web_url: Option<String>,
     pub org: Option<String>,
     pub token: Option<String>,
     pub token_file: Option<String>,

@@ -45,6 +45,7 @@ pub(crate) static ROOT: Shape = Struct(&[
         Struct(&[
             ("api_url", Str),
             ("graphql_url", Str),
+            ("web_url", Str),
             ("org", Str),
             ("token", Secret),
             ("token_file", Str),

@@ -26,6 +26,8 @@ pub struct GithubSetup {
     pub skip_archived: bool,
     /// Try GraphQL first.
     pub use_graphql: bool,
+    /// GitHub's web address, for links people follow (`https://github.com`).
+    pub web_url: String,
 }
 
 /// Why a repo of the org is not part of a release.

@@ -157,6 +157,11 @@ impl Engine {
         self.inner.github.as_ref().map(|g| g.org.as_str())
     }
 
+    /// The settings the engine runs with.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.inner.settings
+    }
+
     /// The GitHub client, if configured.
     pub fn github(&self) -> Option<&GithubSetup> {
         self.inner.github.as_ref()

@@ -32,6 +32,7 @@ pub fn github_setup(config: &Config) -> anyhow::Result<Option<GithubSetup>> {
         infra: InfraMatcher::new(&gh.infra_paths).context("github.infra_paths")?,
         skip_archived: gh.repos.skip_archived,
         use_graphql: true,
+        web_url: gh.web_url(),
     }))
 }
 

@@ -82,6 +82,16 @@ impl ApiClient {
             .await
     }
 
+    /// `PATCH /api/releases/{id}` (notes, breaking changes, status).
+    pub async fn patch_release(&self, id: &str, body: Value) -> anyhow::Result<Value> {
+        self.call(
+            reqwest::Method::PATCH,
+            &format!("/api/releases/{id}"),
+            Some(body),
+        )
+        .await
+    }
+
     /// `PATCH /api/releases/{id}/repos/{repo_id}`.
     pub async fn patch_repo(&self, id: &str, repo_id: i64, body: Value) -> anyhow::Result<Value> {
         self.call(

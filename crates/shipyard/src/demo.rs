@@ -50,6 +50,7 @@ pub fn demo_config(
     config.github = Some(GithubConfig {
         api_url: sim.url(),
         graphql_url: Some(sim.graphql_url()),
+        web_url: None,
         org: sim.org(),
         token: Some(Secret::new(github_token)),
         webhook_secret: None,
@@ -148,7 +149,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!("  Database: {}", dir.join("shipyard.db").display());
     match first {
         Ok(v) => println!(
-            "  A first release uat → master was created: {base}/api/releases/{}",
+            "  A first release uat → master was created: {base}/releases/{}",
             v.pointer("/release/id")
                 .and_then(|x| x.as_str())
                 .unwrap_or("?")
@@ -222,8 +223,15 @@ async fn declare_demo_dependencies(
         api.patch_repo(id, repo_id, serde_json::json!({ "depends_on": deps }))
             .await?;
     }
+    api.patch_release(id, serde_json::json!({ "notes": DEMO_NOTES }))
+        .await?;
     Ok(())
 }
+
+/// The first release's notes, in Markdown as people write them.
+const DEMO_NOTES: &str = "Weekly release of the **uat** train.\n\n\
+- Payments moves to the new ledger API (`payments` before `billing`).\n\
+- Check the sign-in flow on the mobile app after `auth-service` lands.\n";
 
 async fn wait_ready(base: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::new();

@@ -459,6 +459,7 @@ async fn every_api_route_is_described_and_refuses_strangers() {
         ("delete", "/api/releases/{id}/approve/{kind}"),
         ("get", "/api/releases/{id}/history"),
         ("get", "/api/releases/{id}/events"),
+        ("get", "/api/events"),
         ("get", "/api/me"),
     ];
     for (method, path) in expected {

@@ -502,7 +502,8 @@ both_backends!(callbacks_are_good_once, |backend| async move {
     assert!(page.contains("Sign-in failed"), "{page}");
     assert!(page.contains("access_denied"), "{page}");
     assert!(
-        page.contains("The user &lt;b&gt;declined&lt;/b&gt; to sign in"),
+        page.contains("The user &lt;b&gt;declined&lt;/b&gt; to sign in")
+            || page.contains("The user &#60;b&#62;declined&#60;/b&#62; to sign in"),
         "escaped: {page}"
     );
     let (status, _) = rp.me(None).await;

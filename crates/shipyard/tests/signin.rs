@@ -99,7 +99,7 @@ both_backends!(dev_sign_in_sessions_and_csrf, |backend| async move {
         .await
         .unwrap();
     assert!(
-        page.contains("Sign in as dev-lead") && page.contains("qa_approver"),
+        page.contains("Sign in as <strong>dev-lead</strong>") && page.contains("qa_approver"),
         "{page}"
     );
 

@@ -3,12 +3,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/pages.rs"]
+mod pages;
 
 use common::*;
+use pages::*;
 use reqwest::StatusCode;
-use reqwest::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE,
-};
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION};
 use serde_json::json;
 use shipyard_config::{AuthMode, DevUser};
 use shipyard_core::Role;
@@ -41,41 +42,6 @@ async fn dev_server() -> TestServer {
         },
     )
     .await
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn sign_in(server: &TestServer, user: &str) -> String {
-    let resp = no_redirects()
-        .post(format!("{}/auth/dev-login", server.base))
-        .header(ORIGIN, &server.base)
-        .form(&[("user", user), ("next", "/releases")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let set = resp.headers()[SET_COOKIE].to_str().unwrap();
-    set.split(';').next().unwrap().to_owned()
-}
-
-async fn page(server: &TestServer, cookie: &str, path: &str) -> reqwest::Response {
-    no_redirects()
-        .get(format!("{}{path}", server.base))
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn page_text(server: &TestServer, cookie: &str, path: &str) -> String {
-    let resp = page(server, cookie, path).await;
-    assert_eq!(resp.status(), StatusCode::OK, "{path}");
-    resp.text().await.unwrap()
 }
 
 /// Table rows of the list page (the `<tr data-id=…>` count).
@@ -114,7 +80,8 @@ async fn signed_out_visitors_go_to_sign_in_and_come_back() {
         .await
         .unwrap();
     assert!(
-        login.contains("value=\"/releases?status=pending&amp;q=x\""),
+        login.contains("value=\"/releases?status=pending&amp;q=x\"")
+            || login.contains("value=\"/releases?status=pending&#38;q=x\""),
         "{login}"
     );
     // Signed in, the landing page is the list.
@@ -168,7 +135,8 @@ async fn the_list_shows_releases_with_their_fields() {
     assert!(html.contains("QA <span aria-hidden=\"true\">☐</span>"));
     // The stylesheet is linked by a versioned address.
     assert!(html.contains("href=\"/assets/shipyard.css?v="), "{html}");
-    assert!(!html.contains("style=") && !html.contains("<script"));
+    assert!(!html.contains("style="));
+    assert_only_own_script(&html);
     server.stop().await;
 }
 
@@ -265,7 +233,8 @@ async fn text_from_people_is_escaped() {
         "/releases?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E&source=%22%3E%3Cscript%3E",
     )
     .await;
-    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("<script>"), "{html}");
+    assert_only_own_script(&html);
     assert!(
         html.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
             || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
@@ -295,7 +264,7 @@ async fn pages_carry_the_security_headers() {
     }
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(h["x-content-type-options"], "nosniff");
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     assert_eq!(h[CACHE_CONTROL], "no-store");
     server.stop().await;
 }
@@ -364,31 +333,41 @@ async fn the_release_page_shows_one_release_and_escapes_its_text() {
         .to_owned();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
     let html = resp.text().await.unwrap();
+    assert!(!html.contains("<img"), "{html}");
+    assert_only_own_script(&html);
+    // Notes are Markdown; the HTML typed into them is shown as text.
     assert!(
-        !html.contains("<script") && !html.contains("<img"),
-        "{html}"
-    );
-    assert!(
-        html.contains("Ship it.\n&#60;script&#62;") || html.contains("Ship it.\n&lt;script&gt;"),
+        html.contains("<p>Ship it.</p>\n&lt;script&gt;alert(1)&lt;/script&gt;</div>"),
         "{html}"
     );
     assert!(html.contains("<span class=\"badge badge-pending\" id=\"status\">pending</span>"));
     assert!(html.contains("<code>uat</code>") && html.contains("<code>master</code>"));
     assert!(html.contains("<code>api-gateway</code>") && html.contains("<code>billing</code>"));
+    let signoff = |kind: &str| {
+        let from = &html[html.find(&format!("id=\"signoff-{kind}\"")).unwrap()..];
+        from[..from.find("</li>").unwrap()].to_owned()
+    };
     assert!(
-        html.contains("QA <span aria-hidden=\"true\">☑</span> signed off by <strong>qa</strong>")
+        signoff("qa").contains("signed off by <strong class=\"signoff-by\">qa</strong>"),
+        "{}",
+        signoff("qa")
     );
-    assert!(html.contains("Dev <span aria-hidden=\"true\">☐</span> not signed off yet"));
+    assert!(signoff("dev").contains("not signed off yet"));
+    // dev-lead holds both roles: the Dev button is there; QA is given, so it may be revoked.
+    assert!(signoff("dev").contains("id=\"approve-dev\""));
+    assert!(signoff("qa").contains("id=\"revoke-qa\"") && !signoff("qa").contains("approve-qa"));
     // Deploy order: both repos are independent, so one level.
     let levels = &html[html.find("id=\"levels\"").unwrap()..];
     let levels = &levels[..levels.find("</ol>").unwrap()];
     assert_eq!(levels.matches("<li>").count(), 1, "{levels}");
-    // History, oldest first.
+    // History, newest first, in words.
     let history = &html[html.find("id=\"history\"").unwrap()..];
-    let created = history.find("created").unwrap();
-    let notes = history.find("notes_updated").unwrap();
-    let approved = history.find("approved_qa").unwrap();
-    assert!(created < notes && notes < approved, "{history}");
+    let created = history.find("created the release: 2 repositories").unwrap();
+    let notes = history
+        .find("edited the notes and breaking changes")
+        .unwrap();
+    let approved = history.find("signed off as QA").unwrap();
+    assert!(approved < notes && notes < created, "{history}");
 
     // Unknown releases: a page that says so.
     let resp = page(&server, &cookie, "/releases/zzzzzzzzzz").await;

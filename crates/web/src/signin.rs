@@ -4,11 +4,12 @@
 use crate::AppState;
 use crate::auth::session::Identity;
 use crate::error::ApiError;
+use askama::Template;
 use axum::Form;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use shipyard_store::LoginFlowRecord;
@@ -41,28 +42,35 @@ pub fn local_path(next: Option<&str>) -> String {
     }
 }
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// A sign-in user of dev mode, as the page lists it.
+struct DevChoice {
+    name: String,
+    roles: String,
 }
 
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{} · Shipyard</title></head><body><main><h1>{}</h1>{body}</main></body></html>",
-        esc(title),
-        esc(title)
-    )
+/// The sign-in page: the dev-mode user list, or a message.
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SignInPage<'a> {
+    title: &'a str,
+    css_href: String,
+    message: Option<&'a str>,
+    users: Vec<DevChoice>,
+    next: String,
+    retry: bool,
+}
+
+impl<'a> SignInPage<'a> {
+    fn new(title: &'a str) -> Self {
+        SignInPage {
+            title,
+            css_href: crate::ui::assets::href("shipyard.css"),
+            message: None,
+            users: Vec::new(),
+            next: "/".to_owned(),
+            retry: false,
+        }
+    }
 }
 
 fn redirect(location: &str, cookie: Option<String>) -> Response {
@@ -79,11 +87,12 @@ fn redirect(location: &str, cookie: Option<String>) -> Response {
 }
 
 fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let body = format!(
-        "<p>{}</p><p><a href=\"/auth/login\">Sign in again</a></p>",
-        esc(message)
-    );
-    (status, Html(page(title, &body))).into_response()
+    let page = SignInPage {
+        message: Some(message),
+        retry: true,
+        ..SignInPage::new(title)
+    };
+    crate::ui::html(status, page.render())
 }
 
 #[derive(Deserialize)]
@@ -123,25 +132,28 @@ async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Re
         return redirect(&started.url, None);
     }
     if !state.auth.dev_users().is_empty() {
-        let mut list = String::from("<p>Development sign-in: choose who to be.</p><ul>");
-        for user in state.auth.dev_users() {
-            let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
-            let roles = if roles.is_empty() {
-                "no roles".to_owned()
-            } else {
-                roles.join(", ")
-            };
-            list.push_str(&format!(
-                "<li><form method=\"post\" action=\"/auth/dev-login\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
-                 <input type=\"hidden\" name=\"user\" value=\"{}\"><button type=\"submit\">Sign in as {}</button> ({})</form></li>",
-                esc(&next),
-                esc(&user.name),
-                esc(&user.name),
-                esc(&roles)
-            ));
-        }
-        list.push_str("</ul>");
-        return Html(page("Sign in", &list)).into_response();
+        let page = SignInPage {
+            users: state
+                .auth
+                .dev_users()
+                .iter()
+                .map(|u| DevChoice {
+                    name: u.name.clone(),
+                    roles: if u.roles.is_empty() {
+                        "no roles".to_owned()
+                    } else {
+                        u.roles
+                            .iter()
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                })
+                .collect(),
+            next,
+            ..SignInPage::new("Sign in")
+        };
+        return crate::ui::html(StatusCode::OK, page.render());
     }
     error_page(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -328,13 +340,5 @@ mod tests {
             assert_eq!(local_path(Some(bad)), "/", "{bad:?}");
         }
         assert_eq!(local_path(None), "/");
-    }
-
-    #[test]
-    fn escaping() {
-        assert_eq!(
-            esc("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
     }
 }

@@ -121,6 +121,7 @@ impl TestServer {
         config.github = Some(GithubConfig {
             api_url: sim.url(),
             graphql_url: Some(sim.graphql_url()),
+            web_url: None,
             org: ORG.to_owned(),
             token: Some(Secret::new(github_token)),
             webhook_secret: None,

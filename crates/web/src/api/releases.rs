@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approve, revoke))
         .routes(routes!(history))
         .routes(routes!(events))
+        .routes(routes!(all_events))
 }
 
 /// Query of the release list.
@@ -264,10 +265,31 @@ async fn events(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let view = state.engine.release(&id).await?;
-    let wanted = view.release.id;
+    Ok(event_stream(&state, draining, Some(view.release.id)))
+}
+
+/// Server-sent events of every release: what the release list follows.
+#[utoipa::path(get, path = "/api/events", tag = "releases",
+    responses((status = 200, description = "text/event-stream of `release` events, any release", content_type = "text/event-stream"),
+              (status = 401, body = ErrorBody)))]
+async fn all_events(
+    _user: CurrentUser,
+    State(state): State<AppState>,
+    axum::Extension(draining): axum::Extension<crate::Draining>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    event_stream(&state, draining, None)
+}
+
+/// `event: release` for `only` (or every release), until the server drains.
+fn event_stream(
+    state: &AppState,
+    draining: crate::Draining,
+    only: Option<shipyard_core::ReleaseId>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
+    let missed_id = only.as_ref().map(|id| id.as_str().to_owned());
     let stream =
         BroadcastStream::new(state.engine.events().subscribe()).filter_map(move |e| match e {
-            Ok(event) if event.release_id == wanted => Event::default()
+            Ok(event) if only.as_ref().is_none_or(|id| *id == event.release_id) => Event::default()
                 .event("release")
                 .json_data(&event)
                 .ok()
@@ -276,12 +298,10 @@ async fn events(
             // A slow client missed events: tell it to re-read everything.
             Err(_) => Event::default()
                 .event("release")
-                .json_data(
-                    serde_json::json!({"release_id": wanted.as_str(), "kind": "updated", "at": 0}),
-                )
+                .json_data(serde_json::json!({"release_id": missed_id, "kind": "updated", "at": 0}))
                 .ok()
                 .map(Ok),
         });
     let stream = futures::StreamExt::take_until(stream, draining.0.cancelled_owned());
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -252,9 +252,26 @@ impl Sessions {
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !bool::from(sent.as_bytes().ct_eq(session.record.csrf_token.as_bytes())) {
+        if !same_token(sent, &session.record.csrf_token) {
             return Err(ApiError::forbidden(
                 "this change needs the page's CSRF token (header X-CSRF-Token); reload the page and try again",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The form version of [`Sessions::check_csrf`]: a page's form POST must come from our origin
+    /// and carry the session's token in its `csrf` field.
+    pub fn check_form(
+        &self,
+        session: &ActiveSession,
+        headers: &HeaderMap,
+        sent: Option<&str>,
+    ) -> Result<(), ApiError> {
+        self.check_origin(headers)?;
+        if !same_token(sent.unwrap_or(""), &session.record.csrf_token) {
+            return Err(ApiError::forbidden(
+                "this form is out of date (its CSRF token does not match your session); reload the page and try again",
             ));
         }
         Ok(())
@@ -280,6 +297,11 @@ impl Sessions {
             ))
         }
     }
+}
+
+/// Constant-time comparison of a sent token with the session's.
+fn same_token(sent: &str, expected: &str) -> bool {
+    bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! with the address they asked for.
 
 pub mod assets;
+pub mod form;
+pub mod markdown;
 pub mod release;
 pub mod releases;
 
@@ -54,8 +56,12 @@ pub struct Layout {
     pub viewer: Viewer,
     /// Versioned address of the stylesheet.
     pub css_href: String,
+    /// Versioned address of the script.
+    pub js_href: String,
     /// Which nav entry is current.
     pub nav: &'static str,
+    /// The session's CSRF token, for forms (field `csrf`) and the script (header `X-CSRF-Token`).
+    pub csrf: String,
 }
 
 /// The session behind a page request, or the answer to give instead: a redirect to sign-in
@@ -86,8 +92,50 @@ pub fn layout(session: &ActiveSession, nav: &'static str) -> Layout {
     Layout {
         viewer: Viewer::from_session(session),
         css_href: assets::href("shipyard.css"),
+        js_href: assets::href("shipyard.js"),
         nav,
+        csrf: session.record.csrf_token.clone(),
     }
+}
+
+/// A page that only says what went wrong.
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// The layout.
+    pub layout: Layout,
+    /// Heading.
+    pub title: &'static str,
+    /// What went wrong, in words.
+    pub message: String,
+}
+
+/// An error as a page for a signed-in person, with the error's status.
+pub fn error_page(
+    session: &ActiveSession,
+    title: &'static str,
+    error: &crate::error::ApiError,
+) -> Response {
+    use askama::Template;
+    let page = ErrorPage {
+        layout: layout(session, "releases"),
+        title,
+        message: sentence(error.message()),
+    };
+    html(error.status(), page.render())
+}
+
+/// An API error message as a sentence: capital first letter, final full stop.
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut out = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 /// Percent-encodes a local path for a `next=` query value, leaving the readable characters.
@@ -198,6 +246,13 @@ mod tests {
         assert_eq!(ago(0, 7300), "2 hours ago");
         assert_eq!(ago(0, 86_400 * 3), "3 days ago");
         assert_eq!(ago(50, 0), "just now");
+    }
+
+    #[test]
+    fn messages_become_sentences() {
+        assert_eq!(sentence("notes: too long"), "Notes: too long.");
+        assert_eq!(sentence("Done."), "Done.");
+        assert_eq!(sentence(""), "");
     }
 
     #[test]

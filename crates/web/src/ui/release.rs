@@ -1,18 +1,46 @@
-//! `/releases/{id}`: one release, read-only for now.
+//! `/releases/{id}`: one release, and the plain form posts that change it.
+//!
+//! Every change is a small form posting to a page route (`POST /releases/{id}/…`) that calls the
+//! engine, then redirects back (303) or, on an error, renders the page again with the message next
+//! to the form that caused it. The script turns the same forms into API calls
+//! (`data-api="METHOD /api/…"`) and keeps the page live; without it, everything still works.
 
-use super::{Layout, ago, html, layout, require_session, utc};
+use super::form::SignedForm;
+use super::{
+    Layout, ago, error_page, html, layout, markdown, require_session, see_other, sentence, utc,
+};
 use crate::AppState;
+use crate::auth::session::ActiveSession;
+use crate::error::ApiError;
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use shipyard_engine::EngineError;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use shipyard_core::auth::may_sign;
+use shipyard_core::history::HistoryAction;
+use shipyard_core::release::check_status_change;
+use shipyard_core::{ReleaseStatus, SignOffKind};
+use shipyard_engine::{EngineError, ReleasePatch, ReleaseView, RepoPatch};
+use shipyard_store::HistoryRecord;
 
 /// The release page routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/releases/{id}", get(show))
+    Router::new()
+        .route("/releases/{id}", get(show))
+        .route("/releases/{id}/refresh", post(refresh))
+        .route("/releases/{id}/notes", post(notes))
+        .route("/releases/{id}/status", post(status))
+        .route("/releases/{id}/approve/{kind}", post(approve))
+        .route("/releases/{id}/revoke/{kind}", post(revoke))
+        .route("/releases/{id}/repos/{repo_id}", get(repo_page))
+        .route("/releases/{id}/repos/{repo_id}/exclude", post(exclude))
+        .route(
+            "/releases/{id}/repos/{repo_id}/depends-on",
+            post(depends_on),
+        )
 }
 
 /// A moment, relative and exact.
@@ -30,14 +58,22 @@ impl When {
     }
 }
 
-struct SignOff {
+struct SignOffBox {
+    kind: &'static str,
     label: &'static str,
     by: Option<String>,
     at: Option<When>,
+    can_approve: bool,
+    can_revoke: bool,
+    /// Why this viewer cannot approve although they hold the role.
+    blocked: Option<String>,
+    error: Option<String>,
 }
 
 struct RepoRow {
+    id: i64,
     name: String,
+    compare_url: String,
     commits: u64,
     additions: u64,
     deletions: u64,
@@ -48,11 +84,20 @@ struct RepoRow {
     pr_url: Option<String>,
     pr_state: Option<&'static str>,
     excluded: bool,
-    depends_on: String,
+    depends_on: Vec<String>,
+    error: Option<String>,
+}
+
+struct StatusAction {
+    value: &'static str,
+    label: &'static str,
+    primary: bool,
+    confirm: Option<&'static str>,
 }
 
 struct Event {
     action: &'static str,
+    text: String,
     actor: String,
     at: When,
 }
@@ -66,26 +111,46 @@ struct ShowPage {
     source: String,
     dest: String,
     status: &'static str,
+    read_only: bool,
     created_by: String,
     created: When,
     refreshed: When,
     org: String,
-    notes: String,
-    breaking_changes: String,
-    sign_offs: Vec<SignOff>,
+    snapshot: String,
+    head_error: Option<String>,
+    status_actions: Vec<StatusAction>,
+    notes_html: String,
+    breaking_html: String,
+    notes_text: String,
+    breaking_text: String,
+    editing_notes: bool,
+    notes_error: Option<String>,
+    sign_offs: Vec<SignOffBox>,
     repos: Vec<RepoRow>,
+    included: usize,
     levels: Vec<Vec<String>>,
     cycle: Option<String>,
     warnings: Vec<String>,
     history: Vec<Event>,
 }
 
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    layout: Layout,
-    title: &'static str,
-    message: String,
+/// Where an error from a form post is shown.
+enum Place {
+    Head,
+    Notes { notes: String, breaking: String },
+    SignOff(SignOffKind),
+    Repo(i64),
+}
+
+/// An error to show next to the form that caused it.
+struct Flash {
+    place: Place,
+    error: ApiError,
+}
+
+#[derive(Deserialize, Default)]
+struct ShowQuery {
+    edit: Option<String>,
 }
 
 async fn show(
@@ -93,76 +158,206 @@ async fn show(
     headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
+    query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let session = match require_session(&state, &headers, &uri).await {
         Ok(s) => s,
         Err(resp) => return resp,
     };
-    let view = match state.engine.release(&id).await {
+    let editing = query.is_ok_and(|Query(q)| q.edit.as_deref() == Some("notes"));
+    render(&state, &session, &id, editing, None).await
+}
+
+fn not_found(session: &ActiveSession, id: &str) -> Response {
+    let page = super::ErrorPage {
+        layout: layout(session, "releases"),
+        title: "Release not found",
+        message: format!("There is no release “{id}”."),
+    };
+    html(StatusCode::NOT_FOUND, page.render())
+}
+
+/// The release page, with an error from a form post shown where it belongs.
+async fn render(
+    state: &AppState,
+    session: &ActiveSession,
+    id: &str,
+    editing: bool,
+    flash: Option<Flash>,
+) -> Response {
+    let view = match state.engine.release(id).await {
         Ok(v) => v,
         Err(EngineError::NotFound(_) | EngineError::Invalid { .. }) => {
-            let page = ErrorPage {
-                layout: layout(&session, "releases"),
-                title: "Release not found",
-                message: format!("There is no release “{id}”."),
-            };
-            return html(StatusCode::NOT_FOUND, page.render());
+            return not_found(session, id);
         }
-        Err(e) => return crate::error::ApiError::from(e).into_response(),
+        Err(e) => return error_page(session, "Something went wrong", &e.into()),
     };
-    let history = match state.engine.history(&id).await {
+    let history = match state.engine.history(id).await {
         Ok(h) => h,
-        Err(e) => return crate::error::ApiError::from(e).into_response(),
+        Err(e) => return error_page(session, "Something went wrong", &e.into()),
     };
+    let status = flash
+        .as_ref()
+        .map(|f| f.error.status())
+        .unwrap_or(StatusCode::OK);
+    let page = show_page(state, session, &view, &history, editing, flash);
+    html(status, page.render())
+}
+
+fn show_page(
+    state: &AppState,
+    session: &ActiveSession,
+    view: &ReleaseView,
+    history: &[HistoryRecord],
+    editing: bool,
+    flash: Option<Flash>,
+) -> ShowPage {
     let now = state.engine.now();
     let r = &view.release;
-    let sign_off = |label, s: &Option<shipyard_core::release::SignOff>| SignOff {
+    let roles = &session.record.roles;
+    let read_only = r.status.is_read_only();
+    let message = |f: &Flash| sentence(f.error.message());
+
+    let mut head_error = None;
+    let mut notes_error = None;
+    let mut draft = None;
+    let mut signoff_error = None;
+    let mut repo_error = None;
+    if let Some(f) = &flash {
+        match &f.place {
+            Place::Head => head_error = Some(message(f)),
+            Place::Notes { notes, breaking } => {
+                notes_error = Some(message(f));
+                draft = Some((notes.clone(), breaking.clone()));
+            }
+            Place::SignOff(kind) => signoff_error = Some((*kind, message(f))),
+            Place::Repo(repo) => repo_error = Some((*repo, message(f))),
+        }
+    }
+
+    let allow_same_user = state.engine.settings().allow_same_user;
+    let sign_offs = [SignOffKind::Dev, SignOffKind::Qa]
+        .into_iter()
+        .map(|kind| {
+            let given = r.sign_offs.get(kind);
+            let holds_role = may_sign(roles, kind) && !read_only;
+            let other_by_me = r
+                .sign_offs
+                .get(kind.other())
+                .is_some_and(|s| s.by.subject == session.record.subject);
+            let blocked =
+                (holds_role && given.is_none() && other_by_me && !allow_same_user).then(|| {
+                    format!(
+                        "You gave the {} sign-off; someone else must give this one.",
+                        label(kind.other())
+                    )
+                });
+            SignOffBox {
+                kind: kind.as_str(),
+                label: label(kind),
+                by: given.map(|s| s.by.name.clone()),
+                at: given.map(|s| When::new(s.at, now)),
+                can_approve: holds_role && given.is_none() && blocked.is_none(),
+                can_revoke: holds_role && given.is_some(),
+                blocked,
+                error: signoff_error
+                    .as_ref()
+                    .filter(|(k, _)| *k == kind)
+                    .map(|(_, m)| m.clone()),
+            }
+        })
+        .collect();
+
+    let status_actions = [
+        (
+            ReleaseStatus::Deployed,
+            "Mark deployed",
+            true,
+            Some("Mark this release as deployed? It becomes read-only."),
+        ),
+        (
+            ReleaseStatus::Cancelled,
+            "Cancel release",
+            false,
+            Some("Cancel this release? It becomes read-only."),
+        ),
+    ]
+    .into_iter()
+    .filter(|(to, ..)| check_status_change(r.status, *to, roles) == Ok(true))
+    .map(|(to, label, primary, confirm)| StatusAction {
+        value: to.as_str(),
         label,
-        by: s.as_ref().map(|x| x.by.name.clone()),
-        at: s.as_ref().map(|x| When::new(x.at, now)),
-    };
-    let page = ShowPage {
-        layout: layout(&session, "releases"),
-        title: format!("Release {}", r.id),
+        primary,
+        confirm,
+    })
+    .collect();
+
+    let web = state
+        .engine
+        .github()
+        .map(|g| g.web_url.clone())
+        .unwrap_or_else(|| "https://github.com".to_owned());
+    let repos: Vec<RepoRow> = view
+        .repos
+        .iter()
+        .map(|x| {
+            let c = &x.change;
+            RepoRow {
+                id: x.id,
+                compare_url: format!(
+                    "{web}/{}/{}/compare/{}...{}",
+                    view.org, c.repo_name, r.dest_branch, r.source_branch
+                ),
+                name: c.repo_name.clone(),
+                commits: c.commit_count,
+                additions: c.additions,
+                deletions: c.deletions,
+                contributors: c.contributors.join(", "),
+                breaking: c.is_breaking,
+                infra: c.infra_changes.join(", "),
+                pr_number: c.pull.as_ref().map(|p| p.number),
+                pr_url: c
+                    .pull
+                    .as_ref()
+                    .map(|p| p.url.clone())
+                    .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+                pr_state: c.pull.as_ref().map(|p| p.state.as_str()),
+                excluded: x.excluded,
+                depends_on: x.depends_on.clone(),
+                error: repo_error
+                    .as_ref()
+                    .filter(|(id, _)| *id == x.id)
+                    .map(|(_, m)| m.clone()),
+            }
+        })
+        .collect();
+    let (notes_text, breaking_text) =
+        draft.unwrap_or_else(|| (r.notes.clone(), r.breaking_changes.clone()));
+
+    ShowPage {
+        layout: layout(session, "releases"),
+        title: format!("{} → {} ({})", r.source_branch, r.dest_branch, r.id),
         id: r.id.to_string(),
         source: r.source_branch.to_string(),
         dest: r.dest_branch.to_string(),
         status: r.status.as_str(),
+        read_only,
         created_by: r.created_by.name.clone(),
         created: When::new(r.created_at, now),
         refreshed: When::new(r.last_refreshed_at, now),
         org: view.org.clone(),
-        notes: r.notes.clone(),
-        breaking_changes: r.breaking_changes.clone(),
-        sign_offs: vec![
-            sign_off("Dev", &r.sign_offs.dev),
-            sign_off("QA", &r.sign_offs.qa),
-        ],
-        repos: view
-            .repos
-            .iter()
-            .map(|x| {
-                let c = &x.change;
-                RepoRow {
-                    name: c.repo_name.clone(),
-                    commits: c.commit_count,
-                    additions: c.additions,
-                    deletions: c.deletions,
-                    contributors: c.contributors.join(", "),
-                    breaking: c.is_breaking,
-                    infra: c.infra_changes.join(", "),
-                    pr_number: c.pull.as_ref().map(|p| p.number),
-                    pr_url: c
-                        .pull
-                        .as_ref()
-                        .map(|p| p.url.clone())
-                        .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
-                    pr_state: c.pull.as_ref().map(|p| p.state.as_str()),
-                    excluded: x.excluded,
-                    depends_on: x.depends_on.join(", "),
-                }
-            })
-            .collect(),
+        snapshot: r.content_fingerprint.chars().take(12).collect(),
+        head_error,
+        status_actions,
+        notes_html: markdown::render(&r.notes),
+        breaking_html: markdown::render(&r.breaking_changes),
+        editing_notes: !read_only && (editing || notes_error.is_some()),
+        notes_text,
+        breaking_text,
+        notes_error,
+        sign_offs,
+        included: repos.iter().filter(|r| !r.excluded).count(),
+        repos,
         levels: view.deploy_order.levels.clone(),
         cycle: view.deploy_order.cycle.as_ref().map(|c| {
             let mut path = c.join(" → ");
@@ -175,12 +370,438 @@ async fn show(
         warnings: view.deploy_order.warnings.clone(),
         history: history
             .iter()
+            .rev()
             .map(|h| Event {
                 action: h.action.as_str(),
+                text: describe(h),
                 actor: h.actor.name.clone(),
                 at: When::new(h.created_at, now),
             })
             .collect(),
+    }
+}
+
+fn label(kind: SignOffKind) -> &'static str {
+    match kind {
+        SignOffKind::Dev => "Dev",
+        SignOffKind::Qa => "QA",
+    }
+}
+
+/// A history entry in words: what was done, without the actor (shown beside it).
+fn describe(h: &HistoryRecord) -> String {
+    let d = &h.details;
+    let text = |key: &str| d.get(key).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let list = |key: &str| -> Vec<String> {
+        d.get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    html(StatusCode::OK, page.render())
+    let count = |key: &str| d.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
+    match h.action {
+        HistoryAction::Created => format!(
+            "created the release: {} repositories, {} commits",
+            count("repos"),
+            count("commits")
+        ),
+        HistoryAction::Refreshed => {
+            let mut parts = Vec::new();
+            let changed = list("changed");
+            if !changed.is_empty() {
+                parts.push(format!("new commits in {}", changed.join(", ")));
+            }
+            let added = list("added");
+            if !added.is_empty() {
+                parts.push(format!("now changed: {}", added.join(", ")));
+            }
+            let merged = list("merged");
+            if !merged.is_empty() {
+                parts.push(format!("merged: {}", merged.join(", ")));
+            }
+            if parts.is_empty() {
+                "compared with GitHub again: nothing new".to_owned()
+            } else {
+                format!("compared with GitHub again: {}", parts.join("; "))
+            }
+        }
+        HistoryAction::NotesUpdated => {
+            let fields = list("fields");
+            match (
+                fields.iter().any(|f| f == "notes"),
+                fields.iter().any(|f| f == "breaking_changes"),
+            ) {
+                (true, true) => "edited the notes and breaking changes".to_owned(),
+                (false, true) => "edited the breaking changes".to_owned(),
+                _ => "edited the notes".to_owned(),
+            }
+        }
+        HistoryAction::RepoExcluded => format!("excluded {}", text("repo")),
+        HistoryAction::RepoIncluded => format!("included {} again", text("repo")),
+        HistoryAction::DependenciesUpdated => {
+            let deps = list("depends_on");
+            if deps.is_empty() {
+                format!("cleared the dependencies of {}", text("repo"))
+            } else {
+                format!("made {} depend on {}", text("repo"), deps.join(", "))
+            }
+        }
+        HistoryAction::ApprovedDev => "signed off as Dev".to_owned(),
+        HistoryAction::ApprovedQa => "signed off as QA".to_owned(),
+        HistoryAction::RevokedDev => "withdrew the Dev sign-off".to_owned(),
+        HistoryAction::RevokedQa => "withdrew the QA sign-off".to_owned(),
+        HistoryAction::ApprovalsReset => {
+            let repos = list("repos");
+            let mut s = format!("sign-offs reset: {}", text("reason"));
+            if !repos.is_empty() {
+                s.push_str(&format!(" ({})", repos.join(", ")));
+            }
+            s
+        }
+        HistoryAction::StatusChanged => {
+            format!("status {} → {}", text("from"), text("to"))
+        }
+        other => other.as_str().replace('_', " "),
+    }
+}
+
+/// After a change: back to the page, at the part that changed.
+fn back(id: &str, anchor: &str) -> Response {
+    see_other(&format!("/releases/{id}#{anchor}"))
+}
+
+async fn outcome(
+    state: &AppState,
+    session: &ActiveSession,
+    id: &str,
+    result: Result<ReleaseView, EngineError>,
+    anchor: &str,
+    place: Place,
+) -> Response {
+    match result {
+        Ok(_) => back(id, anchor),
+        Err(e) => {
+            let flash = Flash {
+                place,
+                error: e.into(),
+            };
+            render(state, session, id, false, Some(flash)).await
+        }
+    }
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedForm { session, .. }: SignedForm,
+) -> Response {
+    let result = state.engine.refresh(&session.caller(), &id).await;
+    outcome(&state, &session, &id, result, "head", Place::Head).await
+}
+
+async fn notes(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedForm {
+        session,
+        fields: form,
+    }: SignedForm,
+) -> Response {
+    let notes = form.get("notes").unwrap_or("").replace("\r\n", "\n");
+    let breaking = form
+        .get("breaking_changes")
+        .unwrap_or("")
+        .replace("\r\n", "\n");
+    let patch = ReleasePatch {
+        notes: Some(notes.clone()),
+        breaking_changes: Some(breaking.clone()),
+        status: None,
+    };
+    let result = state
+        .engine
+        .update_release(&session.caller(), &id, patch)
+        .await;
+    let place = Place::Notes { notes, breaking };
+    outcome(&state, &session, &id, result, "notes-section", place).await
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedForm {
+        session,
+        fields: form,
+    }: SignedForm,
+) -> Response {
+    let patch = ReleasePatch {
+        status: Some(form.get("status").unwrap_or("").to_owned()),
+        ..ReleasePatch::default()
+    };
+    let result = state
+        .engine
+        .update_release(&session.caller(), &id, patch)
+        .await;
+    outcome(&state, &session, &id, result, "head", Place::Head).await
+}
+
+fn sign_off_kind(kind: &str) -> Option<SignOffKind> {
+    match kind {
+        "dev" => Some(SignOffKind::Dev),
+        "qa" => Some(SignOffKind::Qa),
+        _ => None,
+    }
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    Path((id, kind)): Path<(String, String)>,
+    form: SignedForm,
+) -> Response {
+    sign(state, id, kind, form, true).await
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Path((id, kind)): Path<(String, String)>,
+    form: SignedForm,
+) -> Response {
+    sign(state, id, kind, form, false).await
+}
+
+async fn sign(
+    state: AppState,
+    id: String,
+    kind: String,
+    SignedForm { session, .. }: SignedForm,
+    give: bool,
+) -> Response {
+    let Some(kind) = sign_off_kind(&kind) else {
+        return error_page(
+            &session,
+            "Not found",
+            &ApiError::not_found("there are only `dev` and `qa` sign-offs"),
+        );
+    };
+    let caller = session.caller();
+    let result = if give {
+        state.engine.approve(&caller, &id, kind).await
+    } else {
+        state.engine.revoke(&caller, &id, kind).await
+    };
+    outcome(
+        &state,
+        &session,
+        &id,
+        result,
+        "signoffs",
+        Place::SignOff(kind),
+    )
+    .await
+}
+
+fn repo_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+async fn exclude(
+    State(state): State<AppState>,
+    Path((id, repo)): Path<(String, String)>,
+    SignedForm {
+        session,
+        fields: form,
+    }: SignedForm,
+) -> Response {
+    let Some(repo) = repo_id(&repo) else {
+        return not_found(&session, &id);
+    };
+    let patch = RepoPatch {
+        excluded: Some(form.has("excluded")),
+        depends_on: None,
+    };
+    let result = state
+        .engine
+        .update_repo(&session.caller(), &id, repo, patch)
+        .await;
+    let anchor = format!("repo-{repo}");
+    outcome(&state, &session, &id, result, &anchor, Place::Repo(repo)).await
+}
+
+async fn depends_on(
+    State(state): State<AppState>,
+    Path((id, repo)): Path<(String, String)>,
+    SignedForm {
+        session,
+        fields: form,
+    }: SignedForm,
+) -> Response {
+    let Some(repo) = repo_id(&repo) else {
+        return not_found(&session, &id);
+    };
+    let chosen = form.all("depends_on");
+    let patch = RepoPatch {
+        excluded: None,
+        depends_on: Some(chosen.clone()),
+    };
+    match state
+        .engine
+        .update_repo(&session.caller(), &id, repo, patch)
+        .await
+    {
+        Ok(_) => back(&id, &format!("repo-{repo}")),
+        Err(e) => render_repo_page(&state, &session, &id, repo, Some((chosen, e.into()))).await,
+    }
+}
+
+struct Choice {
+    name: String,
+    checked: bool,
+    excluded: bool,
+}
+
+#[derive(Template)]
+#[template(path = "releases/repo.html")]
+struct RepoPage {
+    layout: Layout,
+    title: String,
+    id: String,
+    repo_id: i64,
+    name: String,
+    source: String,
+    dest: String,
+    read_only: bool,
+    choices: Vec<Choice>,
+    error: Option<String>,
+}
+
+async fn repo_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, repo)): Path<(String, String)>,
+) -> Response {
+    let session = match require_session(&state, &headers, &uri).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    match repo_id(&repo) {
+        Some(repo) => render_repo_page(&state, &session, &id, repo, None).await,
+        None => not_found(&session, &id),
+    }
+}
+
+/// The dependency picker of one repo: every other repo of the release as a checkbox.
+async fn render_repo_page(
+    state: &AppState,
+    session: &ActiveSession,
+    id: &str,
+    repo: i64,
+    failed: Option<(Vec<String>, ApiError)>,
+) -> Response {
+    let view = match state.engine.release(id).await {
+        Ok(v) => v,
+        Err(EngineError::NotFound(_) | EngineError::Invalid { .. }) => {
+            return not_found(session, id);
+        }
+        Err(e) => return error_page(session, "Something went wrong", &e.into()),
+    };
+    let Some(this) = view.repos.iter().find(|r| r.id == repo) else {
+        return error_page(
+            session,
+            "Repository not found",
+            &ApiError::not_found(format!("release {id} has no repository {repo}")),
+        );
+    };
+    let (selected, status, error) = match failed {
+        Some((chosen, e)) => (chosen, e.status(), Some(sentence(e.message()))),
+        None => (this.depends_on.clone(), StatusCode::OK, None),
+    };
+    let page = RepoPage {
+        layout: layout(session, "releases"),
+        title: format!("{} · dependencies", this.change.repo_name),
+        id: view.release.id.to_string(),
+        repo_id: repo,
+        name: this.change.repo_name.clone(),
+        source: view.release.source_branch.to_string(),
+        dest: view.release.dest_branch.to_string(),
+        read_only: view.release.status.is_read_only(),
+        choices: view
+            .repos
+            .iter()
+            .filter(|r| r.id != repo)
+            .map(|r| Choice {
+                checked: selected.contains(&r.change.repo_name),
+                name: r.change.repo_name.clone(),
+                excluded: r.excluded,
+            })
+            .collect(),
+        error,
+    };
+    html(status, page.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use shipyard_core::{Actor, ReleaseId};
+
+    fn entry(action: HistoryAction, details: serde_json::Value) -> HistoryRecord {
+        HistoryRecord {
+            id: 1,
+            release_id: ReleaseId::parse("abcdefghij").unwrap_or_else(|| unreachable!()),
+            action,
+            actor: Actor {
+                subject: "s".into(),
+                name: "Sam".into(),
+            },
+            details,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn history_in_words() {
+        let cases = [
+            (
+                entry(HistoryAction::Created, json!({"repos": 3, "commits": 7})),
+                "created the release: 3 repositories, 7 commits",
+            ),
+            (
+                entry(
+                    HistoryAction::ApprovalsReset,
+                    json!({"reason": "new commits since the sign-offs", "repos": ["a", "b"]}),
+                ),
+                "sign-offs reset: new commits since the sign-offs (a, b)",
+            ),
+            (
+                entry(
+                    HistoryAction::DependenciesUpdated,
+                    json!({"repo": "api", "depends_on": ["auth"]}),
+                ),
+                "made api depend on auth",
+            ),
+            (
+                entry(
+                    HistoryAction::StatusChanged,
+                    json!({"from": "pending", "to": "approved"}),
+                ),
+                "status pending → approved",
+            ),
+            (
+                entry(
+                    HistoryAction::Refreshed,
+                    json!({"changed": [], "added": [], "merged": []}),
+                ),
+                "compared with GitHub again: nothing new",
+            ),
+            (entry(HistoryAction::CiFailed, json!({})), "ci failed"),
+        ];
+        for (h, want) in cases {
+            assert_eq!(describe(&h), want);
+        }
+    }
 }

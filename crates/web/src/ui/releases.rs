@@ -1,7 +1,10 @@
 //! `/releases` (and the landing page `/`): the release list with filters and paging.
 
-use super::{Layout, ago, html, layout, require_session, utc};
+use super::form::SignedForm;
+use super::{Layout, ago, html, layout, require_session, see_other, sentence, utc};
 use crate::AppState;
+use crate::auth::session::ActiveSession;
+use crate::error::ApiError;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -10,13 +13,24 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use shipyard_core::ReleaseStatus;
+use shipyard_engine::{EngineError, NewRelease};
 use shipyard_store::{ReleaseFilter, ReleaseSummaryRecord};
 
 /// The release list routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(list))
-        .route("/releases", get(list))
+        .route("/releases", get(list).post(create))
+}
+
+/// The "New release" form as it was sent, with what went wrong.
+#[derive(Default)]
+struct NewForm {
+    source: String,
+    dest: String,
+    source_error: Option<String>,
+    dest_error: Option<String>,
+    error: Option<String>,
 }
 
 /// Filters of the list, as the form sends them.
@@ -107,6 +121,8 @@ struct ListPage {
     older_href: Option<String>,
     newest_href: Option<String>,
     error: Option<String>,
+    org: String,
+    new: NewForm,
 }
 
 const STATUSES: [(&str, &str); 5] = [
@@ -150,6 +166,54 @@ async fn list(
         Err(resp) => return resp,
     };
     let q = query.map(|Query(q)| q).unwrap_or_default();
+    render_list(&state, &session, q, NewForm::default(), StatusCode::OK).await
+}
+
+/// The "New release" form without JavaScript: creates the release (GitHub is asked before the
+/// answer, so this takes seconds) and goes to its page, or shows the list again with the errors
+/// next to the fields.
+async fn create(
+    State(state): State<AppState>,
+    SignedForm {
+        session,
+        fields: form,
+    }: SignedForm,
+) -> Response {
+    let new = NewRelease {
+        source_branch: form.get("source_branch").unwrap_or("").trim().to_owned(),
+        dest_branch: form.get("dest_branch").unwrap_or("").trim().to_owned(),
+        channel_id: None,
+    };
+    let mut sent = NewForm {
+        source: new.source_branch.clone(),
+        dest: new.dest_branch.clone(),
+        ..NewForm::default()
+    };
+    match state.engine.create_release(&session.caller(), new).await {
+        Ok(created) => see_other(&format!("/releases/{}", created.view.release.id)),
+        Err(e) => {
+            let field = match &e {
+                EngineError::Invalid { field, message } => Some((*field, message.clone())),
+                _ => None,
+            };
+            let error = ApiError::from(e);
+            match field {
+                Some(("source_branch", m)) => sent.source_error = Some(sentence(&m)),
+                Some(("dest_branch", m)) => sent.dest_error = Some(sentence(&m)),
+                _ => sent.error = Some(sentence(error.message())),
+            }
+            render_list(&state, &session, ListQuery::default(), sent, error.status()).await
+        }
+    }
+}
+
+async fn render_list(
+    state: &AppState,
+    session: &ActiveSession,
+    q: ListQuery,
+    new: NewForm,
+    form_status: StatusCode,
+) -> Response {
     let mut error = None;
     let status_text = non_empty(&q.status);
     let status = match status_text.as_deref() {
@@ -172,7 +236,7 @@ async fn list(
         cursor: non_empty(&q.cursor),
     };
     let (page, http_status) = match state.engine.list_releases(&filter).await {
-        Ok(p) => (p, StatusCode::OK),
+        Ok(p) => (p, form_status),
         Err(shipyard_engine::EngineError::Invalid { .. }) => {
             error = Some("That page link is out of date: showing the newest releases.".into());
             let first = ReleaseFilter {
@@ -200,7 +264,7 @@ async fn list(
         .as_ref()
         .map(|_| list_href(status_value, &filter, None));
     let view = ListPage {
-        layout: layout(&session, "releases"),
+        layout: layout(session, "releases"),
         title: "Releases",
         rows: page.releases.iter().map(|s| Row::new(s, now)).collect(),
         statuses: STATUSES
@@ -218,6 +282,8 @@ async fn list(
         older_href,
         newest_href,
         error,
+        org: state.engine.org().unwrap_or("the organisation").to_owned(),
+        new,
     };
     html(http_status, view.render())
 }

@@ -1,0 +1,90 @@
+//! Pictures of the pages for `docs/` and the README, taken from a real `shipyard demo` in headless
+//! Chromium. Not part of the test run: `scripts/screenshots` runs it and writes
+//! `docs/screenshots/*.png` (or the directory in `SHIPYARD_SCREENSHOTS_DIR`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/browser.rs"]
+mod browser;
+
+use browser::Browser;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+fn out_dir() -> PathBuf {
+    match std::env::var_os("SHIPYARD_SCREENSHOTS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots"),
+    }
+}
+
+/// Starts `shipyard demo`; returns the process, its base URL and the first release's page.
+async fn start_demo(data: &std::path::Path) -> (tokio::process::Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shipyard"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start shipyard demo");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut release) = (None, None);
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.split("running at ").nth(1) {
+                base = Some(url.trim().to_owned());
+            }
+            if let Some(url) = line.split("was created: ").nth(1) {
+                release = Some(url.trim().to_owned());
+            }
+            if line.contains("Press Ctrl-C") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the demo did not start within a minute");
+    (
+        child,
+        base.expect("demo base URL"),
+        release.expect("demo release"),
+    )
+}
+
+#[tokio::test]
+#[ignore = "writes docs/screenshots; run by scripts/screenshots"]
+async fn screenshots_of_the_demo() {
+    if !Browser::available() {
+        return;
+    }
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (mut demo, base, release) = start_demo(data.path()).await;
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{base}/")).await;
+    browser.click("button[data-user=\"dev-lead\"]").await;
+    browser.wait_for("#releases").await;
+    browser.client.set_window_size(1280, 760).await.unwrap();
+    browser.screenshot(&dir.join("releases.png")).await;
+
+    browser.client.set_window_size(1280, 1900).await.unwrap();
+    browser.goto(&release).await;
+    browser.wait_for("#repos").await;
+    browser.screenshot(&dir.join("release.png")).await;
+
+    browser.client.set_window_size(400, 900).await.unwrap();
+    browser.goto(&release).await;
+    browser.wait_for("#repos").await;
+    browser.screenshot(&dir.join("release-phone.png")).await;
+
+    browser.close().await;
+    let _ = demo.kill().await;
+    println!("screenshots written to {}", dir.display());
+}
