@@ -18,6 +18,8 @@
 pub mod auth;
 pub mod branch;
 pub mod change;
+pub mod chart;
+pub mod ci;
 pub mod history;
 pub mod ids;
 pub mod order;
