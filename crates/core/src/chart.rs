@@ -185,4 +185,46 @@ mod tests {
         // The overlong line is skipped whole, never read as a cut `9.9.9…`.
         assert_eq!(chart_version(&default(), &log).as_deref(), Some("1.0.0"));
     }
+
+    /// Generated logs (a fixed seed, so failures repeat) mixing the pieces a parser trips on.
+    #[test]
+    fn generated_logs_never_panic_and_give_one_line_values() {
+        const PIECES: [&[u8]; 12] = [
+            b"CHART_VERSION=",
+            b"2024-01-01T00:00:00.0000000Z ",
+            b"\r\n",
+            b"\n",
+            b"\"",
+            b"'",
+            b"1.1.937",
+            b" ",
+            b"\xff\xfe",
+            b"=",
+            b"Z ",
+            b"\xe2\x82",
+        ];
+        let pattern = default();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let mut log = Vec::new();
+            for _ in 0..(next() % 40) {
+                log.extend_from_slice(PIECES[(next() % PIECES.len() as u64) as usize]);
+            }
+            let size = (next() % 16 + 1) as usize;
+            let mut s = ChartVersionScanner::new(&pattern);
+            for chunk in log.chunks(size) {
+                s.feed(chunk);
+            }
+            if let Some(v) = s.finish() {
+                assert!(!v.is_empty() && v.chars().count() <= MAX_VERSION_CHARS, "{v:?}");
+                assert!(!v.contains('\n') && !v.contains('\r'), "{v:?}");
+            }
+        }
+    }
 }
