@@ -13,6 +13,8 @@
 //!   text on either backend.
 //! - `releases`: reads of releases, repos and history, and the paged release list.
 //! - [`Tx`] (`tx`): a write transaction and every write to releases, repos and history.
+//! - `ci`: CI tracking, one row per release repo: leases for the poller, version-checked
+//!   updates, per-release summaries.
 //! - `tokens`: API tokens.
 //! - `records`: the public records; `rows`: raw rows and their parsing.
 //! - `testing` (feature `testing`): fresh databases on either backend for tests.
@@ -70,6 +72,7 @@ macro_rules! on_tx {
     };
 }
 
+mod ci;
 mod error;
 mod records;
 mod releases;
@@ -83,8 +86,8 @@ pub mod testing;
 
 pub use error::StoreError;
 pub use records::{
-    ApiTokenRecord, HistoryRecord, NewHistory, ReleaseFilter, ReleasePage, ReleaseRecord,
-    ReleaseSummaryRecord, RepoRecord,
+    ApiTokenRecord, CiStatusRecord, HistoryRecord, NewHistory, ReleaseFilter, ReleasePage,
+    ReleaseRecord, ReleaseSummaryRecord, RepoRecord,
 };
 pub use sessions::{LoginFlowRecord, SessionRecord};
 pub use tx::Tx;

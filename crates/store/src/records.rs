@@ -1,6 +1,7 @@
 //! What the store reads and writes: plain records built from `shipyard-core` types.
 
 use shipyard_core::change::RepoChange;
+use shipyard_core::ci::CiStatus;
 use shipyard_core::history::HistoryAction;
 use shipyard_core::release::SignOffs;
 use shipyard_core::{Actor, BranchName, ReleaseId, ReleaseStatus, Role, UnixTime};
@@ -162,4 +163,55 @@ pub struct ApiTokenRecord {
     pub created_at: UnixTime,
     /// When the token was last used, if ever.
     pub last_used_at: Option<UnixTime>,
+}
+
+/// Where the CI run of one release repo stands: the `repo_ci_status` row, one per release repo
+/// whose merge is known.
+///
+/// The identity (`repo_id`, `release_id`, `repo_name`) is fixed when tracking starts; every other
+/// field is written by [`Store::update_ci_status`](crate::Store::update_ci_status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CiStatusRecord {
+    /// The release repo's row id (the key; never reused).
+    pub repo_id: i64,
+    /// The release the repo belongs to.
+    pub release_id: ReleaseId,
+    /// The repo's name.
+    pub repo_name: String,
+    /// The merge commit on the destination branch whose run is tracked.
+    pub merge_commit_sha: String,
+    /// Where the build stands.
+    pub status: CiStatus,
+    /// GitHub's raw conclusion of the run (`success`, `timed_out`, …), once it completed.
+    pub conclusion: Option<String>,
+    /// The workflow run's id, once a run was found.
+    pub run_id: Option<u64>,
+    /// The run's number (what people see: `#937`).
+    pub run_number: Option<u64>,
+    /// Which attempt of the run (re-runs count up from 1).
+    pub run_attempt: Option<u64>,
+    /// The run's page on GitHub.
+    pub run_url: Option<String>,
+    /// The Helm chart version the successful run built, when its log names one.
+    pub chart_version: Option<String>,
+    /// When tracking began (the poll timeout counts from here).
+    pub tracking_started_at: UnixTime,
+    /// When the run started.
+    pub started_at: Option<UnixTime>,
+    /// When the run completed.
+    pub completed_at: Option<UnixTime>,
+    /// When the tracker last asked GitHub about this repo.
+    pub last_checked_at: Option<UnixTime>,
+    /// Checks made without finding a run.
+    pub checks: u32,
+    /// The ETag of the last answer about the run, for a conditional request.
+    pub etag: Option<String>,
+    /// When the row is next due for a poll.
+    pub next_check_at: UnixTime,
+    /// Until when the instance that claimed the row polls it; `None` when nobody holds it.
+    /// Set by [`Store::claim_due_ci_checks`](crate::Store::claim_due_ci_checks), cleared by
+    /// every update (the value given in an update is not written).
+    pub lease_until: Option<UnixTime>,
+    /// Bumped by every update; an update applies only if this still matches the stored one.
+    pub version: i64,
 }

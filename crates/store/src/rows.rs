@@ -6,11 +6,12 @@
 
 use crate::error::StoreError;
 use crate::records::{
-    ApiTokenRecord, HistoryRecord, ReleaseRecord, ReleaseSummaryRecord, RepoRecord,
+    ApiTokenRecord, CiStatusRecord, HistoryRecord, ReleaseRecord, ReleaseSummaryRecord, RepoRecord,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shipyard_core::change::{PrState, PullInfo, RepoChange};
+use shipyard_core::ci::CiStatus;
 use shipyard_core::history::HistoryAction;
 use shipyard_core::release::{SignOff, SignOffs};
 use shipyard_core::{Actor, BranchName, ReleaseId, ReleaseStatus};
@@ -36,6 +37,17 @@ macro_rules! repo_columns {
     };
 }
 pub(crate) use repo_columns;
+
+/// Columns of `repo_ci_status`, in the order [`RawCiStatus`] uses.
+macro_rules! ci_columns {
+    () => {
+        "repo_id, release_id, repo_name, merge_commit_sha, status, conclusion, \
+         run_id, run_number, run_attempt, run_url, chart_version, \
+         tracking_started_at, started_at, completed_at, last_checked_at, checks, etag, \
+         next_check_at, lease_until, version"
+    };
+}
+pub(crate) use ci_columns;
 
 /// A `releases` row.
 #[derive(Debug, sqlx::FromRow)]
@@ -111,6 +123,31 @@ pub(crate) struct RawHistory {
     created_at: i64,
 }
 
+/// A `repo_ci_status` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RawCiStatus {
+    repo_id: i64,
+    release_id: String,
+    repo_name: String,
+    merge_commit_sha: String,
+    status: String,
+    conclusion: Option<String>,
+    run_id: Option<i64>,
+    run_number: Option<i64>,
+    run_attempt: Option<i64>,
+    run_url: Option<String>,
+    chart_version: Option<String>,
+    tracking_started_at: i64,
+    started_at: Option<i64>,
+    completed_at: Option<i64>,
+    last_checked_at: Option<i64>,
+    checks: i64,
+    etag: Option<String>,
+    next_check_at: i64,
+    lease_until: Option<i64>,
+    version: i64,
+}
+
 /// An `api_tokens` row.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct RawApiToken {
@@ -121,7 +158,7 @@ pub(crate) struct RawApiToken {
     last_used_at: Option<i64>,
 }
 
-fn release_id(column: &str, s: String) -> Result<ReleaseId, StoreError> {
+pub(crate) fn release_id(column: &str, s: String) -> Result<ReleaseId, StoreError> {
     ReleaseId::parse(&s)
         .ok_or_else(|| StoreError::corrupt(column, format!("`{s}` is not a release id")))
 }
@@ -229,6 +266,46 @@ impl RawReleaseSummary {
             release: self.release.into_record()?,
             repo_count: self.repo_count,
             commit_count: self.commit_count,
+        })
+    }
+}
+
+/// A CI status name from the database.
+pub(crate) fn ci_status(column: &str, s: &str) -> Result<CiStatus, StoreError> {
+    CiStatus::parse(s)
+        .ok_or_else(|| StoreError::corrupt(column, format!("unknown CI status `{s}`")))
+}
+
+impl RawCiStatus {
+    /// Parses the row into a record.
+    pub(crate) fn into_record(self) -> Result<CiStatusRecord, StoreError> {
+        let optional_count = |column: &str, n: Option<i64>| n.map(|n| count(column, n)).transpose();
+        Ok(CiStatusRecord {
+            repo_id: self.repo_id,
+            release_id: release_id("repo_ci_status.release_id", self.release_id)?,
+            repo_name: self.repo_name,
+            merge_commit_sha: self.merge_commit_sha,
+            status: ci_status("repo_ci_status.status", &self.status)?,
+            conclusion: self.conclusion,
+            run_id: optional_count("repo_ci_status.run_id", self.run_id)?,
+            run_number: optional_count("repo_ci_status.run_number", self.run_number)?,
+            run_attempt: optional_count("repo_ci_status.run_attempt", self.run_attempt)?,
+            run_url: self.run_url,
+            chart_version: self.chart_version,
+            tracking_started_at: self.tracking_started_at,
+            started_at: self.started_at,
+            completed_at: self.completed_at,
+            last_checked_at: self.last_checked_at,
+            checks: u32::try_from(self.checks).map_err(|_| {
+                StoreError::corrupt(
+                    "repo_ci_status.checks",
+                    format!("{} is not a check count", self.checks),
+                )
+            })?,
+            etag: self.etag,
+            next_check_at: self.next_check_at,
+            lease_until: self.lease_until,
+            version: self.version,
         })
     }
 }
@@ -485,6 +562,47 @@ mod tests {
         };
         assert!(token("[\"admin\"]").into_record().is_ok());
         assert!(is_corrupt(token("[\"root\"]").into_record()));
+    }
+
+    #[test]
+    fn bad_ci_values_are_corrupt() {
+        let raw = || RawCiStatus {
+            repo_id: 1,
+            release_id: "abcdefghij".into(),
+            repo_name: "svc".into(),
+            merge_commit_sha: "m".into(),
+            status: "in_progress".into(),
+            conclusion: None,
+            run_id: Some(5),
+            run_number: Some(6),
+            run_attempt: Some(1),
+            run_url: Some("u".into()),
+            chart_version: None,
+            tracking_started_at: 1,
+            started_at: Some(2),
+            completed_at: None,
+            last_checked_at: Some(3),
+            checks: 0,
+            etag: None,
+            next_check_at: 4,
+            lease_until: None,
+            version: 0,
+        };
+        let ok = raw().into_record().unwrap();
+        assert_eq!(ok.status, CiStatus::InProgress);
+        assert_eq!(ok.run_id, Some(5));
+        let cases: [fn(&mut RawCiStatus); 5] = [
+            |r| r.status = "done".into(),
+            |r| r.release_id = "nope".into(),
+            |r| r.run_id = Some(-1),
+            |r| r.checks = -1,
+            |r| r.checks = i64::from(u32::MAX) + 1,
+        ];
+        for case in cases {
+            let mut r = raw();
+            case(&mut r);
+            assert!(is_corrupt(r.into_record()));
+        }
     }
 
     #[test]
