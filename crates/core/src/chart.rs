@@ -222,7 +222,10 @@ mod tests {
                 s.feed(chunk);
             }
             if let Some(v) = s.finish() {
-                assert!(!v.is_empty() && v.chars().count() <= MAX_VERSION_CHARS, "{v:?}");
+                assert!(
+                    !v.is_empty() && v.chars().count() <= MAX_VERSION_CHARS,
+                    "{v:?}"
+                );
                 assert!(!v.contains('\n') && !v.contains('\r'), "{v:?}");
             }
         }

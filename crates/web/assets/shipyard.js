@@ -337,7 +337,10 @@
       return;
     }
     inFlight = true;
-    fetch(window.location.pathname + window.location.search, {
+    // The page as it is now, without `?edit=…`: an editor opened here is the script's business.
+    var url = new URL(window.location.href);
+    url.searchParams.delete("edit");
+    fetch(url.pathname + url.search, {
       headers: { Accept: "text/html" },
       credentials: "same-origin",
     })
