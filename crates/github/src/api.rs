@@ -59,7 +59,7 @@ pub(crate) fn enc_path(s: &str) -> String {
     out
 }
 
-fn enc_query(s: &str) -> String {
+pub(crate) fn enc_query(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

@@ -10,12 +10,16 @@
 //! Layout:
 //! - [`transport`]: one HTTP exchange with retries, rate limits, ETags and the concurrency limit.
 //! - [`api`]: the endpoints (org repos, compare, pulls) and the GraphQL overview query.
+//! - [`actions`]: GitHub Actions runs and jobs (conditional on the caller's ETags), and job logs
+//!   streamed from the host GitHub redirects to, without the token.
 //! - [`webhook`]: `X-Hub-Signature-256` verification.
 
+pub mod actions;
 pub mod api;
 pub mod transport;
 pub mod webhook;
 
+pub use actions::{Conditional, Job, JobLog, LogRead, WorkflowRun};
 pub use api::{BranchOverview, CompareResult, OrgRepo};
 pub use transport::{GitHub, GitHubOptions, RequestStats};
 

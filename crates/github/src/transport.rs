@@ -112,6 +112,8 @@ pub struct GitHub {
 
 struct Inner {
     http: reqwest::Client,
+    /// For hosts GitHub redirects to (job logs): no credentials, no GitHub headers.
+    plain: reqwest::Client,
     opts: GitHubOptions,
     permits: Semaphore,
     /// Unix seconds before which no request is sent.
@@ -167,6 +169,13 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// What [`GitHub::download`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Download {
+    pub bytes: u64,
+    pub truncated: bool,
+}
+
 enum Attempt {
     Done(Answer),
     Retry(String),
@@ -203,10 +212,19 @@ impl GitHub {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| GithubError::Unavailable(format!("cannot start the HTTP client: {e}")))?;
+        // A log can take longer than one API answer to download: only a stalled read times out.
+        let plain = reqwest::Client::builder()
+            .user_agent(concat!("shipyard/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .read_timeout(opts.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| GithubError::Unavailable(format!("cannot start the HTTP client: {e}")))?;
         let permits = Semaphore::new(opts.concurrency.max(1));
         Ok(GitHub {
             inner: Arc::new(Inner {
                 http,
+                plain,
                 permits,
                 opts,
                 blocked_until: AtomicU64::new(0),
@@ -282,6 +300,103 @@ impl GitHub {
             );
         }
         Ok(answer)
+    }
+
+    /// GET with the caller's `If-None-Match` (and no use of the ETag cache): a 304 comes back
+    /// as is, for callers that keep their own ETags.
+    pub(crate) async fn get_conditional(
+        &self,
+        url: &str,
+        if_none_match: Option<&str>,
+    ) -> Result<Answer, GithubError> {
+        let answer = self.exchange(Method::GET, url, None, if_none_match).await?;
+        if answer.status == StatusCode::NOT_MODIFIED {
+            self.inner.not_modified.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(answer)
+    }
+
+    /// Streams the body of `url`, on a host GitHub redirected to, into `sink`: at most
+    /// `max_bytes`, then stops reading. Sent without the token or any GitHub header. Failures
+    /// before the first byte are retried like API calls; `Ok(None)` when the host answers 404
+    /// or 410.
+    pub(crate) async fn download(
+        &self,
+        url: &url::Url,
+        max_bytes: usize,
+        sink: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<Option<Download>, GithubError> {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let mut failures = 0u32;
+        let mut resp = loop {
+            let started = Instant::now();
+            let reason = match self.inner.plain.get(url.clone()).send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    tracing::debug!(%host, status = status.as_u16(), elapsed = ?started.elapsed(), "log download");
+                    metrics::counter!("shipyard_github_log_downloads_total", "status" => status.as_u16().to_string())
+                        .increment(1);
+                    if status.is_success() {
+                        break resp;
+                    }
+                    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+                        return Ok(None);
+                    }
+                    if !status.is_server_error() {
+                        return Err(GithubError::Rejected {
+                            status: status.as_u16(),
+                            message: format!("the log host {host} answered {status}"),
+                        });
+                    }
+                    format!("the log host {host} answered {status}")
+                }
+                Err(e) => {
+                    tracing::debug!(%host, error = %without_url(&e), elapsed = ?started.elapsed(), "log download failed");
+                    metrics::counter!("shipyard_github_log_downloads_total", "status" => "error")
+                        .increment(1);
+                    format!("cannot reach the log host {host} ({})", without_url(&e))
+                }
+            };
+            failures += 1;
+            if failures > self.inner.opts.max_retries {
+                return Err(GithubError::Unavailable(reason));
+            }
+            self.inner.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(self.backoff(failures)).await;
+        };
+        let mut read = 0usize;
+        let mut truncated = false;
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(GithubError::Unavailable(format!(
+                        "the log download from {host} broke off after {read} bytes ({})",
+                        without_url(&e)
+                    )));
+                }
+            };
+            if chunk.is_empty() {
+                continue;
+            }
+            let room = max_bytes - read;
+            if chunk.len() > room {
+                if room > 0 {
+                    sink(&chunk[..room]);
+                }
+                read = max_bytes;
+                truncated = true;
+                break;
+            }
+            sink(&chunk);
+            read += chunk.len();
+        }
+        metrics::counter!("shipyard_github_log_bytes_total").increment(read as u64);
+        Ok(Some(Download {
+            bytes: read as u64,
+            truncated,
+        }))
     }
 
     /// POST a JSON body (GraphQL).

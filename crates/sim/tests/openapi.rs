@@ -224,6 +224,9 @@ impl<'s> Checker<'s> {
             "/repos/{owner}/{repo}/compare/{basehead}",
             "/repos/{owner}/{repo}/pulls",
             "/repos/{owner}/{repo}/pulls/{pull_number}",
+            "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
+            "/repos/{owner}/{repo}/actions/runs/{run_id}",
+            "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
             "/rate_limit",
         ];
         Checker {
@@ -290,6 +293,40 @@ fn script(sim: &SimGithub) {
     let spike = sim.open_pr("svc", "spike", "uat", "Spike");
     sim.close_pr("svc", spike);
     sim.open_pr("svc", "uat", "master", "Release svc");
+    script_actions(sim);
+}
+
+/// Workflow runs in every state: queued, waiting, in progress with jobs, completed with each
+/// kind of conclusion, re-run; on a merge commit and on a commit without a GitHub author.
+fn script_actions(sim: &SimGithub) {
+    let master = sim.branch_head("svc", "master").unwrap();
+    let uat = sim.branch_head("svc", "uat").unwrap();
+    sim.successful_build("svc", "general.yaml", "master", &master, "1.1.937");
+    let queued = sim.start_run("svc", "general.yaml", "uat", &uat);
+    sim.add_job(queued, "build", "");
+    let waiting = sim.start_run("svc", "general.yaml", "uat", &uat);
+    sim.set_run_status(waiting, "waiting");
+    let running = sim.start_run("svc", "general.yaml", "master", &master);
+    sim.set_run_status(running, "in_progress");
+    let done = sim.add_job(running, "lint", "ok");
+    sim.complete_job(done, "success");
+    sim.add_job(running, "helm", "");
+    for conclusion in [
+        "failure",
+        "cancelled",
+        "skipped",
+        "startup_failure",
+        "timed_out",
+    ] {
+        let run = sim.start_run("svc", "general.yaml", "master", &master);
+        sim.add_job(run, "build", "");
+        sim.complete_run(run, conclusion);
+    }
+    let rerun = sim.start_run_on("svc", "deploy.yml", "master", &master, "workflow_dispatch");
+    sim.add_job(rerun, "deploy", "");
+    sim.complete_run(rerun, "failure");
+    sim.rerun(rerun);
+    sim.add_job(rerun, "deploy", "");
 }
 
 /// The description; `None` (after saying how to get it) when it is missing, outside CI.
@@ -381,6 +418,34 @@ async fn rest_answers_validate_against_githubs_openapi_description() {
             }
         }
     }
+    let mut runs_seen = 0;
+    for workflow in ["general.yaml", "deploy.yml"] {
+        let runs = checker
+            .check(
+                "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
+                &format!("/repos/acme/svc/actions/workflows/{workflow}/runs?per_page=100"),
+            )
+            .await;
+        for run in runs["workflow_runs"].as_array().unwrap() {
+            let id = run["id"].as_u64().unwrap();
+            checker
+                .check(
+                    "/repos/{owner}/{repo}/actions/runs/{run_id}",
+                    &format!("/repos/acme/svc/actions/runs/{id}"),
+                )
+                .await;
+            for filter in ["latest", "all"] {
+                checker
+                    .check(
+                        "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+                        &format!("/repos/acme/svc/actions/runs/{id}/jobs?filter={filter}"),
+                    )
+                    .await;
+            }
+            runs_seen += 1;
+        }
+    }
+    assert_eq!(runs_seen, 10, "every scripted run was checked");
     checker.check("/rate_limit", "/rate_limit").await;
 
     // What the scripted repository promises was covered.
@@ -480,6 +545,27 @@ async fn the_description_rejects_broken_answers() {
     let mut broken = compare.clone();
     broken["commits"][0]["sha"] = Value::Null;
     assert!(!compare_schema.is_valid(&broken), "null sha accepted");
+
+    let run_schema = validator(spec, "/repos/{owner}/{repo}/actions/runs/{run_id}");
+    let master = sim.branch_head("svc", "master").unwrap();
+    let run = sim.successful_build("svc", "general.yaml", "master", &master, "1.0.0");
+    let (_, _, body) = get(&sim, &format!("/repos/acme/svc/actions/runs/{run}")).await;
+    assert!(run_schema.is_valid(&body), "{body}");
+    let mut broken = body.clone();
+    broken["created_at"] = json!("now");
+    assert!(!run_schema.is_valid(&broken), "bad date-time accepted");
+    broken = body.clone();
+    broken.as_object_mut().unwrap().remove("head_sha");
+    assert!(!run_schema.is_valid(&broken), "missing head_sha accepted");
+    let jobs_schema = validator(spec, "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs");
+    let (_, _, jobs) = get(&sim, &format!("/repos/acme/svc/actions/runs/{run}/jobs")).await;
+    assert!(jobs_schema.is_valid(&jobs), "{jobs}");
+    let mut broken = jobs.clone();
+    broken["jobs"][0]["status"] = json!("done");
+    assert!(
+        !jobs_schema.is_valid(&broken),
+        "unknown job status accepted"
+    );
 
     let rate = validator(spec, "/rate_limit");
     assert!(!rate.is_valid(&json!({})));

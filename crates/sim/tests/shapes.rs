@@ -1,4 +1,5 @@
-//! Every key of GitHub's example answers exists at the same place in the simulated answers.
+//! Every key of GitHub's example answers and webhook deliveries exists at the same place in the
+//! simulated ones.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -13,6 +14,11 @@ use shipyard_sim::github::SimGithub;
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/fixtures/github/rest"
+);
+
+const WEBHOOK_FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/github/webhooks"
 );
 
 /// Keys GitHub's schema marks nullable, which the simulation answers with `null`.
@@ -48,7 +54,11 @@ fn missing_keys(fixture: &Value, actual: &Value, path: &str, out: &mut Vec<Strin
 }
 
 fn fixture(name: &str) -> Option<Value> {
-    let path = PathBuf::from(FIXTURES).join(name);
+    fixture_in(FIXTURES, name)
+}
+
+fn fixture_in(dir: &str, name: &str) -> Option<Value> {
+    let path = PathBuf::from(dir).join(name);
     let text = std::fs::read_to_string(&path).ok()?;
     Some(serde_json::from_str(&text).unwrap())
 }
@@ -121,6 +131,89 @@ async fn answers_have_the_shapes_of_githubs_examples() {
     )
     .await;
     check(&sim, "rate-limit.get.200.default.json", "/rate_limit").await;
+
+    let master = sim.branch_head("svc", "master").unwrap();
+    let run = sim.successful_build("svc", "general.yaml", "master", &master, "1.1.937");
+    check(
+        &sim,
+        "actions.list-workflow-runs.200.default.json",
+        "/repos/acme/svc/actions/workflows/general.yaml/runs",
+    )
+    .await;
+    check(
+        &sim,
+        "actions.get-workflow-run.200.default.json",
+        &format!("/repos/acme/svc/actions/runs/{run}"),
+    )
+    .await;
+    check(
+        &sim,
+        "actions.list-jobs-for-workflow-run.200.default.json",
+        &format!("/repos/acme/svc/actions/runs/{run}/jobs"),
+    )
+    .await;
+}
+
+/// Deliveries GitHub makes for an org webhook carry no `installation` (only GitHub Apps get one).
+const APP_ONLY: &[&str] = &["$.installation"];
+
+#[tokio::test]
+async fn deliveries_have_the_shapes_of_githubs_examples() {
+    if !PathBuf::from(WEBHOOK_FIXTURES).is_dir() {
+        eprintln!("skipping: no fixtures at {WEBHOOK_FIXTURES}");
+        return;
+    }
+    let sim = SimGithub::start("acme").await.unwrap();
+    let (url, _inbox) = receiver(None).await;
+    sim.set_webhook(&url, "secret");
+    sim.add_repo("svc");
+    sim.create_branch("svc", "uat", "main");
+    sim.commit(
+        "svc",
+        "uat",
+        change("feat: x", Some("dev1"), "src/x.rs", 5, 1),
+    );
+    let pr = sim.open_pr("svc", "uat", "main", "Release svc");
+    let merge = sim.merge_pr("svc", pr);
+    sim.successful_build("svc", "general.yaml", "main", &merge, "1.0.0");
+    sim.commit(
+        "svc",
+        "uat",
+        change("feat: y", Some("dev1"), "src/y.rs", 1, 0),
+    );
+    let pr = sim.open_pr("svc", "uat", "main", "Release svc again");
+    sim.close_pr("svc", pr);
+    sim.flush_webhooks().await;
+    let deliveries = sim.deliveries();
+    let find = |event: &str, action: &str| -> Value {
+        let d = deliveries
+            .iter()
+            .find(|d| d.event == event && d.action.as_deref() == Some(action))
+            .unwrap_or_else(|| panic!("no {event} {action} delivery"));
+        serde_json::from_str(&d.body).unwrap()
+    };
+    for (fixture_name, event, action) in [
+        ("workflow_run.requested.3.json", "workflow_run", "requested"),
+        ("workflow_run.completed.1.json", "workflow_run", "completed"),
+        (
+            "pull_request.closed.unmerged.4.json",
+            "pull_request",
+            "closed",
+        ),
+    ] {
+        let Some(expected) = fixture_in(WEBHOOK_FIXTURES, fixture_name) else {
+            panic!("fixture {fixture_name} is missing from {WEBHOOK_FIXTURES}");
+        };
+        let actual = find(event, action);
+        let mut missing = Vec::new();
+        missing_keys(&expected, &actual, "$", &mut missing);
+        missing.retain(|m| !APP_ONLY.iter().any(|p| m.starts_with(p)));
+        assert!(
+            missing.is_empty(),
+            "{event} {action} lacks keys of {fixture_name}:\n{}",
+            missing.join("\n")
+        );
+    }
 }
 
 #[test]

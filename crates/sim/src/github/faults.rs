@@ -215,7 +215,7 @@ fn primary_limit_body(resource: RateResource) -> (StatusCode, Value) {
 }
 
 /// An answer that breaks off after the headers: the body stream fails, so the connection drops.
-fn aborted_response() -> Response {
+pub(crate) fn aborted_response() -> Response {
     let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
         Ok(Bytes::from_static(b"{\"message\":\"")),
         Err(std::io::Error::new(

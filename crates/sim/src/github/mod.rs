@@ -10,12 +10,24 @@
 //! let api = sim.url(); // point a GitHub client here
 //! # let _ = api; Ok(()) }
 //! ```
+//!
+//! GitHub Actions runs are scripted the same way: [`SimGithub::start_run`] queues a run,
+//! [`SimGithub::set_run_status`], [`SimGithub::complete_run`] and [`SimGithub::rerun`] move it,
+//! [`SimGithub::add_job`] gives it jobs with logs. Job logs are downloaded the way GitHub hands
+//! them out: the API answers 302 to a short-lived URL on a second listener with another loopback
+//! address ([`SimGithub::log_url`]), which records every request ([`SimGithub::log_requests`]).
+//! With [`SimGithub::set_webhook`], runs that are created, start or complete and pull requests
+//! that are merged or closed are delivered as signed `workflow_run` and `pull_request` webhooks.
 
+mod actions;
 mod encoding;
 mod faults;
 mod graphql;
+mod hooks;
+mod logs;
 mod payload;
 mod rest;
+mod runs;
 mod seed;
 mod state;
 
@@ -23,13 +35,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use axum::body::Bytes;
+use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use seed::{seed_demo, seed_scale};
 
 use faults::Control;
+use hooks::{Hooks, Signature};
+use logs::LogHost;
 use state::GitState;
 
 /// What a commit added by [`SimGithub::commit`] looks like.
@@ -146,13 +162,68 @@ pub struct RateLimitState {
     pub reset: u64,
 }
 
+/// Where the log of a job can be downloaded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogAvailability {
+    /// The API redirects to the log host, which serves the text.
+    #[default]
+    Available,
+    /// The API answers 410 Gone, as for logs past their retention.
+    Gone,
+    /// The API answers 404 Not Found.
+    NotFound,
+    /// The API redirects, but the log host answers 404 (`BlobNotFound`).
+    MissingAtHost,
+}
+
+/// One request as the log host saw and answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query string.
+    pub path: String,
+    /// Status sent.
+    pub status: u16,
+    /// Whether the request carried an `Authorization` header.
+    pub had_authorization: bool,
+    /// Names of every header the request carried, lower-case.
+    pub header_names: Vec<String>,
+    /// Whether the connection was dropped mid-answer ([`Fault::Reset`]).
+    pub aborted: bool,
+}
+
+/// One webhook delivery as the simulated GitHub sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    /// `X-GitHub-Delivery`.
+    pub guid: String,
+    /// `X-GitHub-Event`, e.g. `workflow_run`.
+    pub event: String,
+    /// The payload's `action`, if it has one.
+    pub action: Option<String>,
+    /// Status the receiver answered; `None` when it could not be reached or did not answer
+    /// within ten seconds.
+    pub status: Option<u16>,
+    /// Why there is no status.
+    pub error: Option<String>,
+    /// `X-Hub-Signature-256` as sent, if any.
+    pub signature: Option<String>,
+    /// The raw body.
+    pub body: String,
+}
+
 /// Shared state behind the server and the scripting handle.
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub base_url: String,
+    /// Base URL of the log host.
+    pub log_url: String,
     pub org: String,
     pub git: Mutex<GitState>,
     pub ctl: Mutex<Control>,
+    pub logs: Mutex<LogHost>,
+    pub hooks: Mutex<Hooks>,
 }
 
 /// Locks a mutex, carrying on with the data if a panicking holder poisoned it.
@@ -182,13 +253,33 @@ pub fn graphql_sdl() -> String {
     graphql::sdl()
 }
 
-/// A running simulated GitHub; the server stops when this is dropped or shut down.
+/// A job log in GitHub's format: a byte-order mark, then each line prefixed with a timestamp
+/// (`2026-01-05T09:00:00.0000000Z `, about a tenth of a second apart, from the start of the
+/// simulated clock) and ended with CRLF.
+pub fn timestamped_log(lines: &[&str]) -> String {
+    timestamped_log_at(state::CLOCK_START, lines)
+}
+
+fn timestamped_log_at(start_epoch: u64, lines: &[&str]) -> String {
+    let mut out = String::from("\u{feff}");
+    for (i, line) in lines.iter().enumerate() {
+        let i = i as u64;
+        let stamp = state::iso(start_epoch + i / 10);
+        let stamp = stamp.trim_end_matches('Z');
+        let fraction = (i % 10) * 1_000_000 + (i * 7919) % 1_000_000;
+        out.push_str(&format!("{stamp}.{fraction:07}Z {line}\r\n"));
+    }
+    out
+}
+
+/// A running simulated GitHub; the servers stop when this is dropped or shut down.
 #[derive(Debug)]
 pub struct SimGithub {
     inner: Arc<Inner>,
     addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    delivered: Arc<Mutex<Vec<WebhookDelivery>>>,
+    shutdown: Option<watch::Sender<bool>>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl SimGithub {
@@ -206,28 +297,42 @@ impl SimGithub {
         } else {
             addr
         };
+        let (log_listener, log_url) = logs::bind(host.ip()).await?;
+        let (hook_tx, hook_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             base_url: format!("http://{host}"),
+            log_url,
             org: org.to_owned(),
             git: Mutex::new(GitState::new(org)),
             ctl: Mutex::new(Control::new()),
+            logs: Mutex::new(LogHost::new()),
+            hooks: Mutex::new(Hooks::new(hook_tx)),
         });
-        let app = rest::router(inner.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::warn!(error = %e, "simulated GitHub server stopped");
-            }
-        });
-        tracing::debug!(url = %inner.base_url, org, "simulated GitHub listening");
+        let (stop, stopped) = watch::channel(false);
+        let serve = |listener: TcpListener, app: axum::Router, what: &'static str| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                });
+                if let Err(e) = serve.await {
+                    tracing::warn!(error = %e, "simulated GitHub {what} stopped");
+                }
+            })
+        };
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        let tasks = vec![
+            serve(listener, rest::router(inner.clone()), "server"),
+            serve(log_listener, logs::router(inner.clone()), "log host"),
+            tokio::spawn(hooks::deliver(hook_rx, delivered.clone())),
+        ];
+        tracing::debug!(url = %inner.base_url, logs = %inner.log_url, org, "simulated GitHub listening");
         Ok(SimGithub {
             inner,
             addr: host,
-            shutdown: Some(tx),
-            task: Some(task),
+            delivered,
+            shutdown: Some(stop),
+            tasks,
         })
     }
 
@@ -293,14 +398,46 @@ impl SimGithub {
             .open_pr(repo, head, base, title, Some(login))
     }
 
-    /// Merges a pull request with a merge commit on its base and returns the merge sha.
+    /// Merges a pull request with a merge commit on its base and returns the merge sha; with a
+    /// webhook set, delivers `pull_request` `closed` with `merged: true`. Starts no workflow run.
     pub fn merge_pr(&self, repo: &str, number: u64) -> String {
-        self.inner.git().merge_pr(repo, number)
+        let sha = self.inner.git().merge_pr(repo, number);
+        self.pull_event(repo, number, "closed");
+        sha
     }
 
-    /// Closes a pull request without merging it.
+    /// Closes a pull request without merging it; with a webhook set, delivers `pull_request`
+    /// `closed` with `merged: false` (nothing when it was closed already).
     pub fn close_pr(&self, repo: &str, number: u64) {
-        self.inner.git().close_pr(repo, number);
+        let was_open = {
+            let mut git = self.inner.git();
+            let open = git.repo(repo).is_some_and(|r| {
+                r.pulls
+                    .iter()
+                    .any(|p| p.number == number && p.state == state::PullState::Open)
+            });
+            git.close_pr(repo, number);
+            open
+        };
+        if was_open {
+            self.pull_event(repo, number, "closed");
+        }
+    }
+
+    fn pull_event(&self, repo: &str, number: u64, action: &str) {
+        if !lock(&self.inner.hooks).active() {
+            return;
+        }
+        let payload = {
+            let git = self.inner.git();
+            git.repo(repo).and_then(|r| {
+                let p = r.pulls.iter().find(|p| p.number == number)?;
+                Some(payload::pull_request_event(&self.inner, r, p, action))
+            })
+        };
+        if let Some(p) = payload {
+            hooks::send(&self.inner, "pull_request", &p);
+        }
     }
 
     /// Sha at the head of a branch, if the repository and branch exist.
@@ -316,6 +453,257 @@ impl SimGithub {
     /// Names of all repositories, sorted.
     pub fn repo_names(&self) -> Vec<String> {
         self.inner.git().repos().map(|r| r.name.clone()).collect()
+    }
+
+    /// Declares the workflow file `file` (e.g. `general.yaml`) of `repo`, named `name`, and returns
+    /// its id. Listing the runs of a workflow the repository does not have answers 404, as on
+    /// GitHub; [`SimGithub::start_run`] declares the workflow itself (named after the file).
+    pub fn add_workflow(&self, repo: &str, file: &str, name: &str) -> u64 {
+        self.inner.git().add_workflow(repo, file, Some(name))
+    }
+
+    /// Queues a `push` run of `.github/workflows/{workflow_file}` for commit `head_sha` (a sha,
+    /// a unique prefix or a branch name) on `branch` and returns the run id, unique in the sim.
+    /// `run_number` counts up per workflow. With a webhook set, delivers `workflow_run`
+    /// `requested`.
+    pub fn start_run(&self, repo: &str, workflow_file: &str, branch: &str, head_sha: &str) -> u64 {
+        self.start_run_on(repo, workflow_file, branch, head_sha, "push")
+    }
+
+    /// [`SimGithub::start_run`] for a run triggered by another `event`, such as
+    /// `workflow_dispatch`.
+    pub fn start_run_on(
+        &self,
+        repo: &str,
+        workflow_file: &str,
+        branch: &str,
+        head_sha: &str,
+        event: &str,
+    ) -> u64 {
+        let id = self
+            .inner
+            .git()
+            .start_run(repo, workflow_file, branch, head_sha, event);
+        self.run_event(id, "requested");
+        id
+    }
+
+    /// Sets the status of a run that has not completed: `requested`, `queued`, `waiting`,
+    /// `pending` or `in_progress` (jobs that follow the run move with it). Moving to
+    /// `in_progress` delivers `workflow_run` `in_progress`. Panics for `completed`: use
+    /// [`SimGithub::complete_run`].
+    pub fn set_run_status(&self, run_id: u64, status: &str) {
+        let was = {
+            let mut git = self.inner.git();
+            let was = git.actions.run(run_id).map(|r| r.status.clone());
+            git.set_run_status(run_id, status);
+            was
+        };
+        if status == "in_progress" && was.as_deref() != Some("in_progress") {
+            self.run_event(run_id, "in_progress");
+        }
+    }
+
+    /// Completes a run with `conclusion` (`success`, `failure`, `cancelled`, `skipped`,
+    /// `neutral`, `timed_out`, `action_required`, `startup_failure` or `stale`); jobs still
+    /// following the run end with it. Delivers `workflow_run` `completed`.
+    pub fn complete_run(&self, run_id: u64, conclusion: &str) {
+        self.inner.git().complete_run(run_id, conclusion);
+        self.run_event(run_id, "completed");
+    }
+
+    /// Re-runs a completed run as GitHub does: same id and run number, `run_attempt` + 1, status
+    /// `queued`, no conclusion, and no jobs until [`SimGithub::add_job`] adds some to the new
+    /// attempt (the jobs endpoint lists the latest attempt's). Delivers `workflow_run`
+    /// `requested`.
+    pub fn rerun(&self, run_id: u64) {
+        self.inner.git().rerun(run_id);
+        self.run_event(run_id, "requested");
+    }
+
+    /// Adds a job named `name` with log text `log` to the latest attempt of a run and returns
+    /// the job id. The job takes the run's status (and its conclusion once the run completed)
+    /// and follows the run until [`SimGithub::complete_job`] finishes it on its own.
+    pub fn add_job(&self, run_id: u64, name: &str, log: impl Into<Vec<u8>>) -> u64 {
+        self.inner
+            .git()
+            .add_job(run_id, name, Bytes::from(log.into()))
+    }
+
+    /// Completes one job with `conclusion`, whatever its run does.
+    pub fn complete_job(&self, job_id: u64, conclusion: &str) {
+        self.inner.git().complete_job(job_id, conclusion);
+    }
+
+    /// Where the log of a job can be downloaded from.
+    pub fn set_job_log(&self, job_id: u64, availability: LogAvailability) {
+        self.inner.git().set_job_log(job_id, availability);
+    }
+
+    /// The job's log is gone: its logs endpoint answers 410.
+    pub fn set_job_log_gone(&self, job_id: u64) {
+        self.set_job_log(job_id, LogAvailability::Gone);
+    }
+
+    /// Ids of the jobs of the latest attempt of a run, oldest first.
+    pub fn job_ids(&self, run_id: u64) -> Vec<u64> {
+        let git = self.inner.git();
+        let Some(run) = git.actions.run(run_id) else {
+            return Vec::new();
+        };
+        git.actions
+            .jobs_of(run_id, Some(run.run_attempt))
+            .map(|j| j.id)
+            .collect()
+    }
+
+    /// A whole successful build of `workflow_file` for `head_sha` on `branch`: the run is
+    /// queued, goes in progress, gets a `build` job and a `helm` job whose log (see
+    /// [`timestamped_log`]) ends with `CHART_VERSION={chart_version}`, and completes with
+    /// `success`. Returns the run id; delivers `requested`, `in_progress` and `completed`.
+    pub fn successful_build(
+        &self,
+        repo: &str,
+        workflow_file: &str,
+        branch: &str,
+        head_sha: &str,
+        chart_version: &str,
+    ) -> u64 {
+        let run = self.start_run(repo, workflow_file, branch, head_sha);
+        self.set_run_status(run, "in_progress");
+        let (start, sha) = {
+            let git = self.inner.git();
+            let sha = git
+                .actions
+                .run(run)
+                .map(|r| r.head_sha.clone())
+                .unwrap_or_default();
+            (git.now(), sha)
+        };
+        let build = timestamped_log_at(
+            start,
+            &[
+                "##[group]Run actions/checkout@v4",
+                &format!("Checking out {sha}"),
+                "##[endgroup]",
+                "##[group]Run make build",
+                &format!("Building {repo}"),
+                "Finished release build",
+                "##[endgroup]",
+            ],
+        );
+        self.add_job(run, "build", build);
+        let chart = format!("CHART_VERSION={chart_version}");
+        let helm = timestamped_log_at(
+            start + 60,
+            &[
+                "##[group]Run helm package",
+                &format!("helm package charts/{repo} --version {chart_version}"),
+                &format!(
+                    "Successfully packaged chart and saved it to: /home/runner/work/{repo}/{repo}-{chart_version}.tgz"
+                ),
+                "##[endgroup]",
+                "##[group]Run echo chart version",
+                &chart,
+                "##[endgroup]",
+                "Cleaning up orphan processes",
+            ],
+        );
+        self.add_job(run, "helm", helm);
+        self.complete_run(run, "success");
+        run
+    }
+
+    fn run_event(&self, run_id: u64, action: &str) {
+        if !lock(&self.inner.hooks).active() {
+            return;
+        }
+        let payload = {
+            let git = self.inner.git();
+            git.actions
+                .run(run_id)
+                .map(|r| actions::workflow_run_event(&self.inner, &git, r, action))
+        };
+        if let Some(p) = payload {
+            hooks::send(&self.inner, "workflow_run", &p);
+        }
+    }
+
+    /// Base URL of the log host job-log downloads are redirected to, e.g.
+    /// `http://127.0.0.2:40123`: another loopback address than [`SimGithub::url`] (or
+    /// `localhost` where only `127.0.0.1` can be bound).
+    pub fn log_url(&self) -> String {
+        self.inner.log_url.clone()
+    }
+
+    /// How long a log URL handed out by the logs endpoint works (one minute by default); later
+    /// requests get 403, as expired signed URLs do.
+    pub fn set_log_url_ttl(&self, ttl: Duration) {
+        lock(&self.inner.logs).ttl = ttl;
+    }
+
+    /// Requests the log host received, oldest first (the newest 10,000 are kept).
+    pub fn log_requests(&self) -> Vec<LogRequest> {
+        lock(&self.inner.logs).recorded.iter().cloned().collect()
+    }
+
+    /// Queues faults for the log host, consumed one per request in order. `Status` and `Delay`
+    /// behave as on the API; `Reset` sends the first half of the log, then drops the connection;
+    /// the rate-limit faults answer 503 `ServerBusy`.
+    pub fn push_log_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        lock(&self.inner.logs).faults.extend(faults);
+    }
+
+    /// Delivers webhooks to `url`, signed with `secret` in `X-Hub-Signature-256` (unsigned when
+    /// `secret` is empty). Deliveries go out one at a time, in the order of the changes.
+    pub fn set_webhook(&self, url: &str, secret: &str) {
+        lock(&self.inner.hooks).set(url, secret);
+    }
+
+    /// Stops delivering webhooks (those already queued still go out).
+    pub fn remove_webhook(&self) {
+        lock(&self.inner.hooks).clear();
+    }
+
+    /// Deliveries made so far, oldest first.
+    pub fn deliveries(&self) -> Vec<WebhookDelivery> {
+        lock(&self.delivered).clone()
+    }
+
+    /// Waits until every delivery queued so far has been made.
+    pub async fn flush_webhooks(&self) {
+        let done = lock(&self.inner.hooks).flush();
+        let _ = done.await;
+    }
+
+    /// Delivers `payload` as event `event`, signed with the webhook's secret, after everything
+    /// queued before; returns the status the receiver answered (`None` when it did not answer).
+    /// Panics when no webhook is set.
+    pub async fn deliver(&self, event: &str, payload: &Value) -> Option<u16> {
+        self.deliver_with(event, payload.to_string(), Signature::Secret)
+            .await
+    }
+
+    /// Delivers `body` as event `event` with `signature` as the `X-Hub-Signature-256` header
+    /// (no header when `None`), e.g. a wrong one; returns the status the receiver answered.
+    /// Panics when no webhook is set.
+    pub async fn deliver_raw(
+        &self,
+        event: &str,
+        body: &str,
+        signature: Option<&str>,
+    ) -> Option<u16> {
+        let signature = Signature::Given(signature.map(str::to_owned));
+        self.deliver_with(event, body.to_owned(), signature).await
+    }
+
+    async fn deliver_with(&self, event: &str, body: String, signature: Signature) -> Option<u16> {
+        let (tx, rx) = oneshot::channel();
+        assert!(
+            hooks::queue(&self.inner, event, body, signature, Some(tx)),
+            "simulated GitHub: no webhook is set"
+        );
+        rx.await.ok().flatten()
     }
 
     /// Every request waits this long before it is answered.
@@ -381,18 +769,23 @@ impl SimGithub {
         ctl.recorded.clear();
     }
 
-    /// Stops serving and waits (up to five seconds) for the server task to end.
+    /// Stops serving (the API and the log host, and webhook deliveries) and waits up to five
+    /// seconds for the servers to end.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
+        let tasks = std::mem::take(&mut self.tasks);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        for (i, task) in tasks.into_iter().enumerate() {
+            // The last task delivers webhooks and only ends when aborted.
+            if i < 2 {
+                let abort = task.abort_handle();
+                if tokio::time::timeout_at(deadline, task).await.is_err() {
+                    abort.abort();
+                }
+            } else {
+                task.abort();
             }
         }
     }
@@ -401,9 +794,9 @@ impl SimGithub {
 impl Drop for SimGithub {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
-        if let Some(task) = self.task.take() {
+        for task in self.tasks.drain(..) {
             task.abort();
         }
     }

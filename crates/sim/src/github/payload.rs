@@ -40,6 +40,60 @@ pub(crate) fn user(inner: &Inner, login: &str, kind: &str) -> Value {
     })
 }
 
+/// Numeric id of the simulated organization.
+pub(crate) fn org_id(inner: &Inner) -> u64 {
+    user_id(&inner.org)
+}
+
+/// The `organization` object of webhook deliveries.
+pub(crate) fn organization(inner: &Inner) -> Value {
+    let org = &inner.org;
+    let id = user_id(org);
+    let api = format!("{}/orgs/{org}", inner.base_url);
+    json!({
+        "login": org,
+        "id": id,
+        "node_id": node_id("Organization", &id.to_string()),
+        "url": api,
+        "repos_url": format!("{api}/repos"),
+        "events_url": format!("{api}/events"),
+        "hooks_url": format!("{api}/hooks"),
+        "issues_url": format!("{api}/issues"),
+        "members_url": format!("{api}/members{{/member}}"),
+        "public_members_url": format!("{api}/public_members{{/member}}"),
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+        "description": ""
+    })
+}
+
+/// The `repository` object of webhook deliveries: a repository with its custom properties.
+pub(crate) fn event_repo(inner: &Inner, r: &Repo) -> Value {
+    let mut v = repo(inner, r);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("custom_properties".to_owned(), json!({}));
+    }
+    v
+}
+
+/// A `pull_request` delivery with `action` for pull request `p`.
+pub(crate) fn pull_request_event(inner: &Inner, r: &Repo, p: &Pull, action: &str) -> Value {
+    let sender = p.merged_by.as_deref().unwrap_or(&p.user);
+    let mut pull_request = pull(inner, r, p, true);
+    for side in ["head", "base"] {
+        if let Some(o) = pull_request[side]["repo"].as_object_mut() {
+            o.insert("custom_properties".to_owned(), json!({}));
+        }
+    }
+    json!({
+        "action": action,
+        "number": p.number,
+        "pull_request": pull_request,
+        "repository": event_repo(inner, r),
+        "organization": organization(inner),
+        "sender": user(inner, sender, "User")
+    })
+}
+
 /// The organization as a repository owner.
 pub(crate) fn org_owner(inner: &Inner) -> Value {
     user(inner, &inner.org, "Organization")

@@ -1,4 +1,5 @@
-//! REST routes: org repositories, repositories, branches, compare, pull requests, rate limit.
+//! REST routes: org repositories, repositories, branches, compare, pull requests, rate limit, and
+//! (in [`super::actions`]) GitHub Actions runs, jobs and job logs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,11 +14,11 @@ use serde_json::{Value, json};
 
 use super::faults::{gate, json_response, now_epoch};
 use super::state::{GitState, PullState, Repo, short_ref};
-use super::{Inner, graphql, payload};
+use super::{Inner, actions, graphql, payload};
 
-type Params = HashMap<String, String>;
+pub(super) type Params = HashMap<String, String>;
 
-const DOCS_ROOT: &str = "https://docs.github.com/rest";
+pub(super) const DOCS_ROOT: &str = "https://docs.github.com/rest";
 /// Most commits a compare answer lists without paging.
 const COMPARE_MAX_COMMITS: usize = 250;
 /// Most files a compare answer lists.
@@ -33,6 +34,22 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/repos/{owner}/{repo}/compare/{*basehead}", get(compare))
         .route("/repos/{owner}/{repo}/pulls", get(list_pulls))
         .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
+        .route(
+            "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
+            get(actions::list_workflow_runs),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{run_id}",
+            get(actions::get_run),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+            get(actions::list_jobs),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/jobs/{job_id}/logs",
+            get(actions::job_logs),
+        )
         .route("/rate_limit", get(rate_limit))
         .route("/graphql", post(graphql::endpoint))
         .fallback(not_found)
@@ -41,7 +58,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .with_state(inner)
 }
 
-fn not_found_with(doc: &str) -> Response {
+pub(super) fn not_found_with(doc: &str) -> Response {
     json_response(
         StatusCode::NOT_FOUND,
         &payload::error("Not Found", doc, 404),
@@ -52,11 +69,11 @@ async fn not_found() -> Response {
     not_found_with(DOCS_ROOT)
 }
 
-fn ok(body: &Value) -> Response {
+pub(super) fn ok(body: &Value) -> Response {
     json_response(StatusCode::OK, body)
 }
 
-fn with_link(mut r: Response, link: Option<String>) -> Response {
+pub(super) fn with_link(mut r: Response, link: Option<String>) -> Response {
     if let Some(l) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
         r.headers_mut().insert(http::header::LINK, l);
     }
@@ -64,7 +81,7 @@ fn with_link(mut r: Response, link: Option<String>) -> Response {
 }
 
 /// `page` and `per_page` from the query, GitHub's way: per_page capped at 100, page from 1.
-fn paging(q: &Params, default_per_page: usize) -> (usize, usize) {
+pub(super) fn paging(q: &Params, default_per_page: usize) -> (usize, usize) {
     let per_page = q
         .get("per_page")
         .and_then(|v| v.parse::<usize>().ok())
@@ -79,14 +96,14 @@ fn paging(q: &Params, default_per_page: usize) -> (usize, usize) {
 }
 
 /// Index range of `page` over `total` items.
-fn page_range(total: usize, page: usize, per_page: usize) -> std::ops::Range<usize> {
+pub(super) fn page_range(total: usize, page: usize, per_page: usize) -> std::ops::Range<usize> {
     let start = (page - 1).saturating_mul(per_page).min(total);
     let end = start.saturating_add(per_page).min(total);
     start..end
 }
 
 /// `Link` header for `page` of `total` items, keeping the other query parameters.
-fn link_header(
+pub(super) fn link_header(
     inner: &Inner,
     uri: &Uri,
     raw: Option<&str>,
@@ -121,7 +138,12 @@ fn link_header(
 }
 
 /// The repository `owner/name` when `owner` is the simulated organization.
-fn find_repo<'a>(inner: &Inner, git: &'a GitState, owner: &str, name: &str) -> Option<&'a Repo> {
+pub(super) fn find_repo<'a>(
+    inner: &Inner,
+    git: &'a GitState,
+    owner: &str,
+    name: &str,
+) -> Option<&'a Repo> {
     if !owner.eq_ignore_ascii_case(&inner.org) {
         return None;
     }

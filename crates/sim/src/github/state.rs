@@ -1,10 +1,12 @@
 //! The simulated organization: repositories, a commit DAG per repository, branches and pull
-//! requests, plus a simulated clock so that every timestamp is deterministic.
+//! requests, GitHub Actions (in [`super::runs`]), plus a simulated clock so that every timestamp
+//! is deterministic.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
+use super::runs::Actions;
 use super::{CommitSpec, FileChange};
 
 /// First instant of the simulated clock: 2026-01-05T09:00:00Z.
@@ -155,6 +157,8 @@ pub(crate) struct GitState {
     seq: u64,
     next_repo_id: u64,
     next_pull_id: u64,
+    /// GitHub Actions: workflows, runs and jobs.
+    pub actions: Actions,
 }
 
 /// Forty lowercase hex characters derived from the given parts.
@@ -190,7 +194,13 @@ impl GitState {
             seq: 0,
             next_repo_id: 700_000_001,
             next_pull_id: 2_100_000_001,
+            actions: Actions::default(),
         }
+    }
+
+    /// The simulated clock, without moving it.
+    pub fn now(&self) -> u64 {
+        self.clock
     }
 
     /// Advances the simulated clock one step and returns the new time.

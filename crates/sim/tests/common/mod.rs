@@ -106,3 +106,68 @@ pub fn links(h: &HeaderMap) -> Vec<(String, String)> {
 pub fn link(h: &HeaderMap, rel: &str) -> Option<String> {
     links(h).into_iter().find(|(r, _)| r == rel).map(|(_, u)| u)
 }
+
+/// One webhook delivery as a test receiver got it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        header(&self.headers, name)
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// Deliveries received so far.
+pub type Inbox = std::sync::Arc<std::sync::Mutex<Vec<Received>>>;
+
+/// A webhook receiver on loopback that keeps every delivery and answers 202, or 401 when
+/// `secret` is given and `X-Hub-Signature-256` is not the body's HMAC under it.
+pub async fn receiver(secret: Option<&'static str>) -> (String, Inbox) {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use hmac::{Hmac, KeyInit, Mac};
+
+    async fn receive(
+        State((inbox, secret)): State<(Inbox, Option<&'static str>)>,
+        headers: axum::http::HeaderMap,
+        body: Bytes,
+    ) -> axum::http::StatusCode {
+        let valid = secret.is_none_or(|s| {
+            let given = headers
+                .get("x-hub-signature-256")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("sha256="))
+                .and_then(|h| hex::decode(h).ok());
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(s.as_bytes()).unwrap();
+            mac.update(&body);
+            given.is_some_and(|g| mac.verify_slice(&g).is_ok())
+        });
+        inbox.lock().unwrap().push(Received {
+            headers: headers.clone(),
+            body: body.to_vec(),
+        });
+        if valid {
+            axum::http::StatusCode::ACCEPTED
+        } else {
+            axum::http::StatusCode::UNAUTHORIZED
+        }
+    }
+
+    let inbox = Inbox::default();
+    let app = axum::Router::new()
+        .route("/hooks", axum::routing::post(receive))
+        .with_state((inbox.clone(), secret));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/hooks"), inbox)
+}
