@@ -10,6 +10,7 @@
 //! - [`events`]: live "release changed" events.
 //! - [`clock`]: time as a trait.
 
+pub mod ci;
 pub mod ci_rules;
 pub mod clock;
 pub mod events;

@@ -307,6 +307,7 @@ impl Engine {
         tracing::info!(release = %id, source = %release.source_branch, dest = %release.dest_branch, repos = gathered.changed.len(), "release created");
         self.events().publish(&id, &[EventKind::Updated], now);
         let view = self.release(id.as_str()).await?;
+        self.track_merged(&view).await?;
         Ok(Created { view, gathered })
     }
 
@@ -656,65 +657,69 @@ impl Engine {
             .map(|(name, result)| result.map(|p| (name, p)))
             .collect::<Result<_, _>>()?;
 
-        self.mutate(caller, id, move |c| {
-            c.read_only_guard()?;
-            let stored: Vec<StoredRepo> = c
-                .repos
-                .iter()
-                .map(|r| StoredRepo {
-                    name: r.change.repo_name.clone(),
-                    head_sha: r.change.head_sha.clone(),
-                    excluded: r.excluded,
-                })
-                .collect();
-            let plan = plan_refresh(&stored, gathered.changed);
-            let mut merged_now = Vec::new();
-            for name in &plan.settled {
-                let Some(pull) = pulls.get(name) else {
-                    continue;
-                };
-                let Some(row) = c.repos.iter_mut().find(|r| &r.change.repo_name == name) else {
-                    continue;
-                };
-                if row.change.pull != *pull {
-                    if pull.as_ref().is_some_and(|p| p.state == PrState::Merged) {
-                        merged_now.push(name.clone());
-                    }
-                    row.change.pull = pull.clone();
-                    c.ops.push(RepoOp::Pull(row.id, pull.clone()));
-                }
-            }
-            let added: Vec<String> = plan.additions.iter().map(|a| a.repo_name.clone()).collect();
-            for update in plan.updates {
-                if let Some(row) = c
+        let view = self
+            .mutate(caller, id, move |c| {
+                c.read_only_guard()?;
+                let stored: Vec<StoredRepo> = c
                     .repos
-                    .iter_mut()
-                    .find(|r| r.change.repo_name == update.repo_name)
-                {
-                    row.change = update.clone();
+                    .iter()
+                    .map(|r| StoredRepo {
+                        name: r.change.repo_name.clone(),
+                        head_sha: r.change.head_sha.clone(),
+                        excluded: r.excluded,
+                    })
+                    .collect();
+                let plan = plan_refresh(&stored, gathered.changed);
+                let mut merged_now = Vec::new();
+                for name in &plan.settled {
+                    let Some(pull) = pulls.get(name) else {
+                        continue;
+                    };
+                    let Some(row) = c.repos.iter_mut().find(|r| &r.change.repo_name == name) else {
+                        continue;
+                    };
+                    if row.change.pull != *pull {
+                        if pull.as_ref().is_some_and(|p| p.state == PrState::Merged) {
+                            merged_now.push(name.clone());
+                        }
+                        row.change.pull = pull.clone();
+                        c.ops.push(RepoOp::Pull(row.id, pull.clone()));
+                    }
                 }
-                c.ops.push(RepoOp::Update(update));
-            }
-            for addition in plan.additions {
-                c.repos.push(RepoRecord {
-                    id: 0,
-                    release_id: c.release.id.clone(),
-                    change: addition.clone(),
-                    excluded: false,
-                    depends_on: Vec::new(),
-                });
-                c.ops.push(RepoOp::Insert(addition));
-            }
-            c.release.last_refreshed_at = c.now;
-            c.touch(EventKind::Updated);
-            c.touch(EventKind::Repos);
-            c.record(
-                HistoryAction::Refreshed,
-                json!({"changed": plan.changed, "added": added, "merged": merged_now}),
-            );
-            c.reconcile_snapshot("new commits since the sign-offs", &plan.changed)?;
-            Ok(())
-        })
-        .await
+                let added: Vec<String> =
+                    plan.additions.iter().map(|a| a.repo_name.clone()).collect();
+                for update in plan.updates {
+                    if let Some(row) = c
+                        .repos
+                        .iter_mut()
+                        .find(|r| r.change.repo_name == update.repo_name)
+                    {
+                        row.change = update.clone();
+                    }
+                    c.ops.push(RepoOp::Update(update));
+                }
+                for addition in plan.additions {
+                    c.repos.push(RepoRecord {
+                        id: 0,
+                        release_id: c.release.id.clone(),
+                        change: addition.clone(),
+                        excluded: false,
+                        depends_on: Vec::new(),
+                    });
+                    c.ops.push(RepoOp::Insert(addition));
+                }
+                c.release.last_refreshed_at = c.now;
+                c.touch(EventKind::Updated);
+                c.touch(EventKind::Repos);
+                c.record(
+                    HistoryAction::Refreshed,
+                    json!({"changed": plan.changed, "added": added, "merged": merged_now}),
+                );
+                c.reconcile_snapshot("new commits since the sign-offs", &plan.changed)?;
+                Ok(())
+            })
+            .await?;
+        self.track_merged(&view).await?;
+        Ok(view)
     }
 }

@@ -1,0 +1,286 @@
+//! The CI tracker against the simulated GitHub over loopback, on both database backends, driven
+//! by a manual clock: a merge is tracked from pending to success with the chart version from a
+//! realistic Helm job log; failures, other workflows, missing workflows and a restart behave as
+//! tracking.md says.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use regex::Regex;
+use shipyard_config::{Config, GithubConfig, RepoFilter, Secret};
+use shipyard_core::chart::DEFAULT_PATTERN;
+use shipyard_core::ci::CiStatus;
+use shipyard_core::history::HistoryAction;
+use shipyard_core::{Actor, Role};
+use shipyard_engine::ci::CiTracker;
+use shipyard_engine::ci_rules::CiSettings;
+use shipyard_engine::{Caller, Engine, EngineSettings, ManualClock, NewRelease};
+use shipyard_sim::github::{SimGithub, timestamped_log};
+use shipyard_store::{Backend, CiStatusRecord, testing};
+use std::sync::Arc;
+
+const START: i64 = 1_800_000_000;
+
+struct World {
+    sim: SimGithub,
+    engine: Engine,
+    clock: Arc<ManualClock>,
+    config: Config,
+    db_url: String,
+}
+
+fn admin() -> Caller {
+    Caller {
+        actor: Actor {
+            subject: "token:admin".into(),
+            name: "admin".into(),
+        },
+        roles: vec![Role::Admin],
+    }
+}
+
+fn settings() -> CiSettings {
+    CiSettings {
+        workflow_file: "general.yaml".into(),
+        poll_interval: 30,
+        webhook_poll_interval: 300,
+        poll_timeout: 86_400,
+        no_workflow_after_checks: 3,
+    }
+}
+
+fn tracker(engine: &Engine) -> CiTracker {
+    CiTracker::new(
+        engine.clone(),
+        settings(),
+        "helm",
+        Regex::new(DEFAULT_PATTERN).unwrap(),
+        300,
+    )
+}
+
+async fn engine_on(config: &Config, db_url: &str, clock: Arc<ManualClock>) -> Engine {
+    let store = shipyard_store::Store::connect(db_url).await.unwrap();
+    store.migrate().await.unwrap();
+    let github = shipyard::app::github_setup(config).unwrap();
+    Engine::new(store, github, EngineSettings::default(), clock)
+}
+
+/// An org whose repos each have a release PR `uat` → `master`.
+async fn world(backend: Backend, repos: &[&str]) -> World {
+    shipyard::install_crypto_provider();
+    let sim = SimGithub::start(ORG).await.unwrap();
+    let token = shipyard::demo::random_token("ghs_");
+    sim.set_token(Some(token.clone()));
+    for name in repos {
+        repo_with_changes(&sim, name, &[commit("feat: x", "alice")]);
+        sim.open_pr(name, "uat", "master", "Release");
+    }
+    let config = Config {
+        github: Some(GithubConfig {
+            api_url: sim.url(),
+            graphql_url: Some(sim.graphql_url()),
+            web_url: None,
+            org: ORG.to_owned(),
+            token: Some(Secret::new(token)),
+            webhook_secret: None,
+            repos: RepoFilter::default(),
+            infra_paths: vec![],
+            concurrency: 4,
+        }),
+        ..Config::default()
+    };
+    let db_url = testing::fresh_database_url(backend).await;
+    let clock = Arc::new(ManualClock::new(START));
+    let engine = engine_on(&config, &db_url, clock.clone()).await;
+    World {
+        sim,
+        engine,
+        clock,
+        config,
+        db_url,
+    }
+}
+
+/// Creates the release, merges every PR and refreshes: tracking starts for each merge.
+async fn release_with_merges(w: &World, repos: &[&str]) -> (String, Vec<String>) {
+    let created = w
+        .engine
+        .create_release(
+            &admin(),
+            NewRelease {
+                source_branch: "uat".into(),
+                dest_branch: "master".into(),
+                channel_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    let id = created.view.release.id.to_string();
+    let shas: Vec<String> = repos.iter().map(|r| w.sim.merge_pr(r, 1)).collect();
+    w.engine.refresh(&admin(), &id).await.unwrap();
+    (id, shas)
+}
+
+async fn row(w: &World, id: &str, repo: &str) -> CiStatusRecord {
+    let rows = w
+        .engine
+        .store()
+        .ci_statuses(&shipyard_core::ReleaseId::parse(id).unwrap())
+        .await
+        .unwrap();
+    rows.into_iter()
+        .find(|r| r.repo_name == repo)
+        .unwrap_or_else(|| panic!("no CI row for {repo}"))
+}
+
+async fn ci_history(w: &World, id: &str) -> Vec<(HistoryAction, serde_json::Value)> {
+    w.engine
+        .history(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.action.as_str().starts_with("ci_"))
+        .map(|h| (h.action, h.details))
+        .collect()
+}
+
+async fn finish(w: World) {
+    w.engine.store().close().await;
+    testing::drop_database(&w.db_url).await;
+    w.sim.shutdown().await;
+}
+
+both_backends!(
+    a_merge_is_tracked_to_success_with_its_chart_version,
+    |backend| async move {
+        let w = world(backend, &["billing"]).await;
+        let (id, shas) = release_with_merges(&w, &["billing"]).await;
+        let t = tracker(&w.engine);
+        assert_eq!(row(&w, &id, "billing").await.status, CiStatus::Pending);
+        assert_eq!(row(&w, &id, "billing").await.merge_commit_sha, shas[0]);
+
+        // No run yet: still pending, one check counted.
+        let round = t.tick().await.unwrap();
+        assert_eq!(round.checked, 1);
+        assert_eq!(row(&w, &id, "billing").await.checks, 1);
+        // Not due again before the poll interval.
+        assert_eq!(t.tick().await.unwrap().checked, 0);
+
+        // A run of another workflow for the same commit never counts.
+        let lint = w.sim.start_run("billing", "lint.yaml", "master", &shas[0]);
+        w.sim.complete_run(lint, "failure");
+        let run = w
+            .sim
+            .start_run("billing", "general.yaml", "master", &shas[0]);
+        w.clock.advance(30);
+        t.tick().await.unwrap();
+        let r = row(&w, &id, "billing").await;
+        assert_eq!((r.status, r.run_id), (CiStatus::Queued, Some(run)));
+
+        w.sim.set_run_status(run, "in_progress");
+        w.clock.advance(30);
+        t.tick().await.unwrap();
+        assert_eq!(row(&w, &id, "billing").await.status, CiStatus::InProgress);
+
+        w.sim
+            .add_job(run, "build", timestamped_log(&["cargo build", "done"]));
+        w.sim.add_job(
+            run,
+            "Helm chart publish",
+            timestamped_log(&[
+                "helm package charts/billing",
+                "CHART_VERSION=1.1.936",
+                "helm push",
+                "CHART_VERSION=\"1.1.937\"",
+                "Cleaning up",
+            ]),
+        );
+        w.sim.complete_run(run, "success");
+        w.clock.advance(30);
+        t.tick().await.unwrap();
+        let r = row(&w, &id, "billing").await;
+        assert_eq!(r.status, CiStatus::Success);
+        assert_eq!(r.chart_version.as_deref(), Some("1.1.937"));
+        assert_eq!(r.conclusion.as_deref(), Some("success"));
+        assert!(r.run_url.as_deref().unwrap().contains(&run.to_string()));
+
+        // The log host never saw the GitHub token.
+        let logs = w.sim.log_requests();
+        assert!(!logs.is_empty());
+        assert!(logs.iter().all(|l| !l.had_authorization), "{logs:?}");
+
+        let h = ci_history(&w, &id).await;
+        let actions: Vec<HistoryAction> = h.iter().map(|(a, _)| *a).collect();
+        assert_eq!(
+            actions,
+            [HistoryAction::CiStarted, HistoryAction::CiCompleted]
+        );
+        assert_eq!(h[1].1["chart_version"], "1.1.937");
+
+        // Done: a final status is never polled again.
+        w.clock.advance(3600);
+        assert_eq!(t.tick().await.unwrap().checked, 0);
+        finish(w).await;
+    }
+);
+
+both_backends!(
+    failures_missing_workflows_and_restarts,
+    |backend| async move {
+        let w = world(backend, &["billing", "payments", "search"]).await;
+        let (id, shas) = release_with_merges(&w, &["billing", "payments", "search"]).await;
+        let t = tracker(&w.engine);
+
+        // billing fails, payments never gets a run of the workflow, search is cancelled later.
+        let failed = w
+            .sim
+            .start_run("billing", "general.yaml", "master", &shas[0]);
+        w.sim.complete_run(failed, "failure");
+        let other = w.sim.start_run("payments", "lint.yaml", "master", &shas[1]);
+        w.sim.complete_run(other, "success");
+        let search = w
+            .sim
+            .start_run("search", "general.yaml", "master", &shas[2]);
+        for _ in 0..3 {
+            t.tick().await.unwrap();
+            w.clock.advance(30);
+        }
+        assert_eq!(row(&w, &id, "billing").await.status, CiStatus::Failure);
+        assert_eq!(row(&w, &id, "payments").await.status, CiStatus::NoWorkflow);
+        assert_eq!(row(&w, &id, "search").await.status, CiStatus::Queued);
+
+        // A restart: a new engine and tracker on the same database carry on.
+        drop(t);
+        let engine = engine_on(&w.config, &w.db_url, w.clock.clone()).await;
+        let t = tracker(&engine);
+        w.sim.complete_run(search, "cancelled");
+        t.tick().await.unwrap();
+        assert_eq!(row(&w, &id, "search").await.status, CiStatus::Cancelled);
+
+        let reasons: Vec<String> = ci_history(&w, &id)
+            .await
+            .into_iter()
+            .filter(|(a, _)| *a == HistoryAction::CiFailed)
+            .map(|(_, d)| {
+                format!(
+                    "{}:{}",
+                    d["repo"].as_str().unwrap(),
+                    d["reason"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "billing:failure",
+                "payments:no_workflow",
+                "search:cancelled"
+            ]
+        );
+        engine.store().close().await;
+        finish(w).await;
+    }
+);
