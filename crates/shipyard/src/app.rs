@@ -4,6 +4,8 @@ use anyhow::Context;
 use shipyard_config::AuthMode;
 use shipyard_config::Config;
 use shipyard_core::change::{InfraMatcher, RepoFilter};
+use shipyard_engine::ci::CiTracker;
+use shipyard_engine::ci_rules::CiSettings;
 use shipyard_engine::{Clock, Engine, EngineSettings, GithubSetup, SystemClock};
 use shipyard_github::{GitHub, GitHubOptions};
 use shipyard_store::{ApiTokenRecord, Store};
@@ -112,7 +114,69 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = build_state(config, Arc::new(SystemClock)).await?;
-    shipyard_web::serve(listener, state, shutdown)
+    let stop = tokio_util::sync::CancellationToken::new();
+    let every = tick_every(config);
+    let tracker = ci_tracker(config, &state.engine)?
+        .map(|t| tokio::spawn(run_ci_tracker(t, every, stop.clone())));
+    let served = shipyard_web::serve(listener, state, shutdown)
         .await
-        .context("serving HTTP")
+        .context("serving HTTP");
+    stop.cancel();
+    if let Some(task) = tracker {
+        let _ = task.await;
+    }
+    served
+}
+
+/// The CI tracker, when GitHub is configured.
+pub fn ci_tracker(config: &Config, engine: &Engine) -> anyhow::Result<Option<CiTracker>> {
+    if config.github.is_none() {
+        return Ok(None);
+    }
+    let ci = &config.ci;
+    let poll = ci.poll_interval.as_secs().max(1) as i64;
+    let settings = CiSettings {
+        workflow_file: ci.workflow_file.clone(),
+        poll_interval: poll,
+        // While webhooks arrive, polling is only the safety net.
+        webhook_poll_interval: (poll * 10).max(300),
+        poll_timeout: ci.poll_timeout.as_secs() as i64,
+        no_workflow_after_checks: ci.no_workflow_after_checks,
+    };
+    let pattern = regex::Regex::new(&ci.chart_version_pattern)
+        .context("ci.chart_version_pattern is not a valid regular expression")?;
+    Ok(Some(CiTracker::new(
+        engine.clone(),
+        settings,
+        &ci.helm_job_pattern,
+        pattern,
+        ci.rate_limit_backoff.as_secs() as i64,
+    )))
+}
+
+/// How often the tracker looks for due checks: every few seconds at most (each row keeps its
+/// own due time, so a round with nothing due costs one indexed query).
+fn tick_every(config: &Config) -> std::time::Duration {
+    config.ci.poll_interval.clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(5),
+    )
+}
+
+async fn run_ci_tracker(
+    tracker: CiTracker,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        if let Err(e) = tracker.tick().await {
+            tracing::warn!(error = %e, "CI tracking round failed; trying again next round");
+        }
+    }
 }

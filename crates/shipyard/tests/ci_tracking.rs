@@ -284,3 +284,58 @@ both_backends!(
         finish(w).await;
     }
 );
+
+both_backends!(
+    shipyard_serve_tracks_builds_by_itself,
+    |backend| async move {
+        let server = TestServer::start_with(
+            backend,
+            |sim| {
+                repo_with_changes(sim, "billing", &[commit("feat: x", "alice")]);
+                sim.open_pr("billing", "uat", "master", "Release");
+            },
+            |c| c.ci.poll_interval = std::time::Duration::from_secs(1),
+        )
+        .await;
+        let id = server.create_release().await["release"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let sha = server.sim.merge_pr("billing", 1);
+        let (s, _) = server
+            .post(
+                "dev",
+                &format!("/api/releases/{id}/refresh"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(s, reqwest::StatusCode::OK);
+        server
+            .sim
+            .successful_build("billing", "general.yaml", "master", &sha, "1.1.937");
+        // The server's own tracker finds the run and its chart version; nobody asks it to.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (_, h) = server
+                .get("dev", &format!("/api/releases/{id}/history"))
+                .await;
+            let done = h["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["action"] == "ci_completed")
+                .cloned();
+            if let Some(e) = done {
+                assert_eq!(e["details"]["chart_version"], "1.1.937", "{e}");
+                assert_eq!(e["details"]["repo"], "billing");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no ci_completed within 20 s: {h}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        server.stop().await;
+    }
+);
