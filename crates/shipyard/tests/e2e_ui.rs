@@ -88,6 +88,18 @@ async fn create_release(server: &TestServer) -> String {
         .to_owned()
 }
 
+/// A server with a fresh release, and a browser signed in as `user` on the release's page.
+async fn release_page_as(user: &str) -> (TestServer, String, Browser) {
+    let server = start_server().await;
+    let id = create_release(&server).await;
+    let browser = start_browser().await;
+    sign_in(&browser, &server.base, user).await;
+    browser
+        .goto(&format!("{}/releases/{id}", server.base))
+        .await;
+    (server, id, browser)
+}
+
 /// The release detail, from the API.
 async fn detail(server: &TestServer, id: &str) -> Value {
     let (status, body) = server.get("viewer", &format!("/api/releases/{id}")).await;
@@ -506,15 +518,9 @@ async fn dependencies_from_the_dialog_order_the_deploy() {
     if !Browser::available() {
         return;
     }
-    let server = start_server().await;
-    let base = server.base.clone();
-    let id = create_release(&server).await;
+    let (server, id, browser) = release_page_as("dev-lead").await;
     let gateway = repo_id(&server, &id, "api-gateway").await;
     let billing = repo_id(&server, &id, "billing").await;
-
-    let browser = start_browser().await;
-    sign_in(&browser, &base, "dev-lead").await;
-    browser.goto(&format!("{base}/releases/{id}")).await;
     assert_eq!(
         js(&browser, LEVELS).await,
         json!([["api-gateway", "billing", "payments"]])
@@ -685,13 +691,7 @@ async fn the_release_page_follows_other_clients_without_losing_typing() {
     if !Browser::available() {
         return;
     }
-    let server = start_server().await;
-    let base = server.base.clone();
-    let id = create_release(&server).await;
-
-    let browser = start_browser().await;
-    sign_in(&browser, &base, "dev-lead").await;
-    browser.goto(&format!("{base}/releases/{id}")).await;
+    let (server, id, browser) = release_page_as("dev-lead").await;
     assert_eq!(
         js(&browser, "return text('#signoff-qa');").await,
         json!("QA ☐ not signed off yet")
@@ -776,13 +776,7 @@ async fn html_typed_into_the_notes_is_shown_as_text() {
     if !Browser::available() {
         return;
     }
-    let server = start_server().await;
-    let base = server.base.clone();
-    let id = create_release(&server).await;
-
-    let browser = start_browser().await;
-    sign_in(&browser, &base, "dev-lead").await;
-    browser.goto(&format!("{base}/releases/{id}")).await;
+    let (server, id, browser) = release_page_as("dev-lead").await;
     assert_eq!(
         js(&browser, "return text('#notes');").await,
         json!("No notes.")
@@ -831,7 +825,9 @@ async fn html_typed_into_the_notes_is_shown_as_text() {
     assert_not_reloaded(&browser).await;
 
     // The same after a full load of the page.
-    browser.goto(&format!("{base}/releases/{id}")).await;
+    browser
+        .goto(&format!("{}/releases/{id}", server.base))
+        .await;
     assert_eq!(
         js(
             &browser,
