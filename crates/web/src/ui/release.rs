@@ -548,14 +548,6 @@ async fn status(
     outcome(&state, &session, &id, result, "head", Place::Head).await
 }
 
-fn sign_off_kind(kind: &str) -> Option<SignOffKind> {
-    match kind {
-        "dev" => Some(SignOffKind::Dev),
-        "qa" => Some(SignOffKind::Qa),
-        _ => None,
-    }
-}
-
 async fn approve(
     State(state): State<AppState>,
     Path((id, kind)): Path<(String, String)>,
@@ -579,7 +571,7 @@ async fn sign(
     SignedForm { session, .. }: SignedForm,
     give: bool,
 ) -> Response {
-    let Some(kind) = sign_off_kind(&kind) else {
+    let Ok(kind) = kind.parse::<SignOffKind>() else {
         return error_page(
             &session,
             "Not found",
