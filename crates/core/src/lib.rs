@@ -14,12 +14,15 @@
 //! - [`refresh`]: comparing a stored snapshot with a fresh one: what changed, whether sign-offs reset.
 //! - [`order`]: deploy order by topological sort, cycles as values.
 //! - [`history`]: the append-only history actions.
+//! - [`ci`], [`chart`]: CI statuses and the chart version in a build log.
+//! - [`clock`]: time as a trait, so tests move it by hand.
 
 pub mod auth;
 pub mod branch;
 pub mod change;
 pub mod chart;
 pub mod ci;
+pub mod clock;
 pub mod history;
 pub mod ids;
 pub mod order;

@@ -1,9 +1,13 @@
 //! The CI tracker: polls GitHub for the runs of tracked merges, applies webhooks, reads chart
 //! versions, and writes each change with its history in one transaction.
 //!
-//! All state is in `repo_ci_status`; the tracker keeps only the rate-limit back-off in memory.
-//! [`CiTracker::tick`] does one round (claim due rows, check each); [`CiTracker::run`] repeats it
-//! on the engine's clock. Tests call `tick` after advancing a `ManualClock`.
+//! All state is in `repo_ci_status`; in memory the tracker keeps only when the last webhook
+//! arrived: while webhooks keep arriving, polls are spaced `webhook_poll_interval` apart (the
+//! safety net), otherwise `poll_interval`. A rate limit pauses the GitHub client itself (every
+//! caller, one warning, on the same clock as the engine), and the tracker skips its rounds while
+//! that pause lasts. [`CiTracker::tick`] does one round (claim due
+//! rows, check each); `shipyard serve` repeats it. Tests call `tick` after advancing a
+//! `ManualClock`.
 
 use crate::ReleaseView;
 use crate::ci_rules::{CiSettings, Observation, RunSeen, Step, observe, succeeded};
@@ -15,7 +19,8 @@ use shipyard_core::chart::ChartVersionScanner;
 use shipyard_core::{Actor, ReleaseStatus};
 use shipyard_github::{Conditional, GithubError, WorkflowRun};
 use shipyard_store::{CiStatusRecord, NewHistory};
-use std::sync::Mutex;
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Longest job log read for a chart version.
 pub const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;
@@ -29,8 +34,8 @@ pub struct CiTracker {
     settings: CiSettings,
     helm_job: String,
     pattern: Regex,
-    rate_limit_backoff: i64,
-    backoff_until: Mutex<Option<i64>>,
+    /// Unix seconds of the last verified webhook delivery; 0 before the first.
+    last_webhook: AtomicI64,
 }
 
 /// What one round did.
@@ -40,7 +45,7 @@ pub struct Round {
     pub checked: usize,
     /// Rows whose state changed.
     pub changed: usize,
-    /// Whether the round stopped for a rate limit.
+    /// Whether the round was skipped or stopped for a rate limit.
     pub backed_off: bool,
 }
 
@@ -65,16 +70,42 @@ impl CiTracker {
         settings: CiSettings,
         helm_job_pattern: &str,
         pattern: Regex,
-        rate_limit_backoff: i64,
     ) -> Self {
         CiTracker {
             engine,
             settings,
             helm_job: helm_job_pattern.to_lowercase(),
             pattern,
-            rate_limit_backoff,
-            backoff_until: Mutex::new(None),
+            last_webhook: AtomicI64::new(0),
         }
+    }
+
+    /// Notes that a verified webhook delivery arrived (of any event): GitHub is reaching us.
+    pub fn webhook_arrived(&self) {
+        self.last_webhook
+            .fetch_max(self.engine.now(), Ordering::Relaxed);
+    }
+
+    /// Whether webhooks are arriving: one came within two safety-net intervals.
+    pub fn webhooks_live(&self, now: i64) -> bool {
+        let last = self.last_webhook.load(Ordering::Relaxed);
+        last > 0 && now - last < 2 * self.settings.webhook_poll_interval
+    }
+
+    /// The settings for a check at `now`: while webhooks are live, polls are the safety net.
+    fn settings_at(&self, now: i64) -> Cow<'_, CiSettings> {
+        if self.webhooks_live(now) {
+            let mut s = self.settings.clone();
+            s.poll_interval = s.poll_interval.max(s.webhook_poll_interval);
+            Cow::Owned(s)
+        } else {
+            Cow::Borrowed(&self.settings)
+        }
+    }
+
+    /// The settings the tracker runs with.
+    pub fn settings(&self) -> &CiSettings {
+        &self.settings
     }
 
     fn actor() -> Actor {
@@ -84,30 +115,15 @@ impl CiTracker {
         }
     }
 
-    fn backing_off(&self, now: i64) -> bool {
-        let guard = self.backoff_until.lock().unwrap_or_else(|e| e.into_inner());
-        guard.is_some_and(|until| now < until)
-    }
-
-    /// Starts (or extends) the shared back-off; warns once per back-off, not once per call.
-    fn back_off(&self, now: i64, reset_in_secs: u64) {
-        let until = now + (reset_in_secs as i64).max(self.rate_limit_backoff);
-        let mut guard = self.backoff_until.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = guard.is_none_or(|u| u <= now);
-        *guard = Some(guard.map_or(until, |u| u.max(until)));
-        if fresh {
-            tracing::warn!(
-                seconds = until - now,
-                "GitHub rate limit reached: CI tracking pauses until it resets"
-            );
-        }
-    }
-
     /// One round: claims the due rows and checks each.
     pub async fn tick(&self) -> Result<Round, EngineError> {
         let now = self.engine.now();
         let mut round = Round::default();
-        if self.backing_off(now) {
+        let Some(github) = self.engine.github() else {
+            return Ok(round);
+        };
+        if github.client.rate_limit_pause().is_some() {
+            // The client warned once when the pause began; asking now would only fail.
             round.backed_off = true;
             return Ok(round);
         }
@@ -121,8 +137,9 @@ impl CiTracker {
             round.checked += 1;
             match self.check(rec, now).await {
                 Ok(changed) => round.changed += usize::from(changed),
-                Err(GithubOrEngine::Github(GithubError::RateLimited { reset_in_secs })) => {
-                    self.back_off(now, reset_in_secs);
+                Err(GithubOrEngine::Github(GithubError::RateLimited { .. })) => {
+                    // The client now pauses every caller; the unchecked rows' leases run out
+                    // and they are claimed again once the pause ends.
                     round.backed_off = true;
                     break;
                 }
@@ -200,7 +217,7 @@ impl CiTracker {
         observation: Observation,
         now: i64,
     ) -> Result<bool, GithubOrEngine> {
-        let (record, history) = match observe(&rec, observation, &self.settings, now) {
+        let (record, history) = match observe(&rec, observation, &self.settings_at(now), now) {
             Step::Store { record, history } => (record, history),
             Step::NeedsChart { record, run } => {
                 let version = self.chart_version(&rec.repo_name, run.id).await?;
@@ -273,8 +290,9 @@ impl Engine {
     /// (a repo already tracked is left alone). Returns how many started.
     ///
     /// Called after a release is created or refreshed, outside that transaction: starting is
-    /// idempotent, so a crash in between is repaired by the next refresh or webhook.
-    pub async fn track_merged(&self, view: &ReleaseView) -> Result<usize, EngineError> {
+    /// idempotent, so a crash in between is repaired by the next refresh or webhook. When some
+    /// started, `view.ci` is read again.
+    pub async fn track_merged(&self, view: &mut ReleaseView) -> Result<usize, EngineError> {
         if view.release.status == ReleaseStatus::Cancelled {
             return Ok(0);
         }
@@ -296,10 +314,22 @@ impl Engine {
             }
         }
         if started > 0 {
+            view.ci = self.store().ci_statuses(&view.release.id).await?;
             self.events()
                 .publish(&view.release.id, &[EventKind::Ci], now);
         }
         Ok(started)
+    }
+
+    /// CI counts of `releases` (all zeros for one without tracking), for lists.
+    pub async fn ci_summaries(
+        &self,
+        releases: &[shipyard_core::ReleaseId],
+    ) -> Result<
+        std::collections::HashMap<shipyard_core::ReleaseId, shipyard_core::ci::CiSummary>,
+        EngineError,
+    > {
+        Ok(self.store().ci_summaries(releases).await?)
     }
 }
 

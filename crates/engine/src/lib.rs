@@ -8,19 +8,20 @@
 //! - [`releases`]: create, read, refresh, edit, exclude, depend, sign off, change status.
 //! - [`gather`]: which repos of the org change between two branches.
 //! - [`events`]: live "release changed" events.
-//! - [`clock`]: time as a trait.
+//! - [`ci_rules`], [`ci`]: CI tracking (pure rules; the tracker that polls and applies webhooks).
+//! - [`webhooks`]: what a merged pull request or a push reported by GitHub changes.
 
 pub mod ci;
 pub mod ci_rules;
-pub mod clock;
 pub mod events;
 pub mod gather;
 pub mod releases;
+pub mod webhooks;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::{EventBus, EventKind, ReleaseEvent};
 pub use gather::{Gathered, GithubSetup, SkipReason};
 pub use releases::{NewRelease, ReleasePatch, ReleaseView, RepoPatch};
+pub use shipyard_core::clock::{Clock, ManualClock, SystemClock};
 
 use shipyard_core::release::RuleError;
 use shipyard_core::{Actor, Role};

@@ -8,6 +8,7 @@ use crate::{Caller, Engine, EngineError};
 use futures::future::join_all;
 use serde_json::json;
 use shipyard_core::change::{PrState, PullInfo, RepoChange};
+use shipyard_core::ci::CiSummary;
 use shipyard_core::history::HistoryAction;
 use shipyard_core::order::{DeployOrder, OrderNode, deploy_order};
 use shipyard_core::refresh::{StoredRepo, plan_refresh};
@@ -16,7 +17,7 @@ use shipyard_core::release::{
 };
 use shipyard_core::{BranchName, ReleaseId, ReleaseStatus, SignOffKind};
 use shipyard_store::{
-    NewHistory, ReleaseFilter, ReleasePage, ReleaseRecord, RepoRecord, StoreError,
+    CiStatusRecord, NewHistory, ReleaseFilter, ReleasePage, ReleaseRecord, RepoRecord, StoreError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,6 +68,25 @@ pub struct ReleaseView {
     pub deploy_order: DeployOrder,
     /// The GitHub organisation.
     pub org: String,
+    /// CI tracking rows of its repos (tracked repos only; excluded ones keep theirs).
+    pub ci: Vec<CiStatusRecord>,
+}
+
+impl ReleaseView {
+    /// CI counts over the included repos that are tracked.
+    pub fn ci_summary(&self) -> CiSummary {
+        CiSummary::of(
+            self.ci
+                .iter()
+                .filter(|c| self.repos.iter().any(|r| r.id == c.repo_id && !r.excluded))
+                .map(|c| c.status),
+        )
+    }
+
+    /// The tracking row of the repo row `repo_id`, if it is tracked.
+    pub fn ci_of(&self, repo_id: i64) -> Option<&CiStatusRecord> {
+        self.ci.iter().find(|c| c.repo_id == repo_id)
+    }
 }
 
 /// A created release and what the gathering found.
@@ -79,7 +99,7 @@ pub struct Created {
 }
 
 /// One write to a repo row, collected while the rules run and applied afterwards.
-enum RepoOp {
+pub(crate) enum RepoOp {
     Excluded(i64, bool),
     DependsOn(i64, Vec<String>),
     Update(RepoChange),
@@ -88,19 +108,19 @@ enum RepoOp {
 }
 
 /// A mutation in progress: the locked release, its repos, and what to write.
-struct Change<'a> {
+pub(crate) struct Change<'a> {
     caller: &'a Caller,
     now: i64,
-    release: ReleaseRecord,
-    repos: Vec<RepoRecord>,
-    ops: Vec<RepoOp>,
+    pub(crate) release: ReleaseRecord,
+    pub(crate) repos: Vec<RepoRecord>,
+    pub(crate) ops: Vec<RepoOp>,
     history: Vec<NewHistory>,
     events: BTreeSet<EventKind>,
     release_dirty: bool,
 }
 
 impl Change<'_> {
-    fn record(&mut self, action: HistoryAction, details: serde_json::Value) {
+    pub(crate) fn record(&mut self, action: HistoryAction, details: serde_json::Value) {
         self.history.push(NewHistory {
             action,
             actor: self.caller.actor.clone(),
@@ -110,7 +130,7 @@ impl Change<'_> {
         self.events.insert(EventKind::History);
     }
 
-    fn touch(&mut self, kind: EventKind) {
+    pub(crate) fn touch(&mut self, kind: EventKind) {
         self.events.insert(kind);
         if kind == EventKind::Updated || kind == EventKind::Approvals {
             self.release_dirty = true;
@@ -306,8 +326,8 @@ impl Engine {
             .await?;
         tracing::info!(release = %id, source = %release.source_branch, dest = %release.dest_branch, repos = gathered.changed.len(), "release created");
         self.events().publish(&id, &[EventKind::Updated], now);
-        let view = self.release(id.as_str()).await?;
-        self.track_merged(&view).await?;
+        let mut view = self.release(id.as_str()).await?;
+        self.track_merged(&mut view).await?;
         Ok(Created { view, gathered })
     }
 
@@ -320,10 +340,15 @@ impl Engine {
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("release `{id}`")))?;
         let repos = self.store().repos(&id).await?;
-        Ok(self.view(release, repos))
+        self.view(release, repos).await
     }
 
-    fn view(&self, release: ReleaseRecord, repos: Vec<RepoRecord>) -> ReleaseView {
+    async fn view(
+        &self,
+        release: ReleaseRecord,
+        repos: Vec<RepoRecord>,
+    ) -> Result<ReleaseView, EngineError> {
+        let ci = self.store().ci_statuses(&release.id).await?;
         let nodes: Vec<OrderNode<'_>> = repos
             .iter()
             .map(|r| OrderNode {
@@ -334,12 +359,13 @@ impl Engine {
             .collect();
         let deploy_order = deploy_order(&nodes);
         let org = release.org.clone();
-        ReleaseView {
+        Ok(ReleaseView {
             release,
             repos,
             deploy_order,
             org,
-        }
+            ci,
+        })
     }
 
     /// Releases, newest first.
@@ -369,7 +395,7 @@ impl Engine {
     }
 
     /// Runs `rules` on the locked release and writes what they decided, all or nothing.
-    async fn mutate<F>(
+    pub(crate) async fn mutate<F>(
         &self,
         caller: &Caller,
         id: &str,
@@ -398,7 +424,7 @@ impl Engine {
         rules(&mut change)?;
         if change.history.is_empty() && change.ops.is_empty() && !change.release_dirty {
             drop(tx);
-            return Ok(self.view(change.release, change.repos));
+            return self.view(change.release, change.repos).await;
         }
         for op in &change.ops {
             match op {
@@ -423,7 +449,7 @@ impl Engine {
         tx.commit().await?;
         let kinds: Vec<EventKind> = change.events.into_iter().collect();
         self.events().publish(&id, &kinds, change.now);
-        Ok(self.view(release, repos))
+        self.view(release, repos).await
     }
 
     /// Gives the `kind` sign-off to the current snapshot.
@@ -719,7 +745,8 @@ impl Engine {
                 Ok(())
             })
             .await?;
-        self.track_merged(&view).await?;
+        let mut view = view;
+        self.track_merged(&mut view).await?;
         Ok(view)
     }
 }

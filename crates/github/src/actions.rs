@@ -113,7 +113,7 @@ struct RunsWire {
 }
 
 #[derive(Deserialize)]
-struct RunWire {
+pub(crate) struct RunWire {
     id: u64,
     run_number: u64,
     #[serde(default = "first_attempt")]

@@ -4,10 +4,11 @@
 use crate::GithubError;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
+use shipyard_core::clock::{Clock, SystemClock};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 /// How to reach GitHub and how patient to be with it.
@@ -35,6 +36,8 @@ pub struct GitHubOptions {
     pub request_timeout: Duration,
     /// Entries kept in the ETag cache.
     pub etag_cache_entries: usize,
+    /// The time rate-limit pauses are measured on (GitHub's reset times are unix seconds).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl GitHubOptions {
@@ -56,6 +59,7 @@ impl GitHubOptions {
             rate_limit_floor: Duration::ZERO,
             request_timeout: Duration::from_secs(30),
             etag_cache_entries: 4096,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -156,13 +160,6 @@ impl EtagCache {
             }
         }
     }
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -503,7 +500,7 @@ impl GitHub {
                 .store(remaining as i64, Ordering::Relaxed);
             metrics::gauge!("shipyard_github_rate_limit_remaining").set(remaining as f64);
         }
-        if let Some(until) = rate_limit_until(status, &headers, &body) {
+        if let Some(until) = rate_limit_until(self.now(), status, &headers, &body) {
             return Attempt::Limited { until };
         }
         if status.is_server_error() {
@@ -522,13 +519,26 @@ impl GitHub {
         })
     }
 
+    fn now(&self) -> u64 {
+        u64::try_from(self.inner.opts.clock.now()).unwrap_or(0)
+    }
+
+    /// How long every call stays paused for a rate limit, if it is paused now. Callers with
+    /// work queued (the trackers) skip a round instead of trying call after call.
+    pub fn rate_limit_pause(&self) -> Option<Duration> {
+        let until = self.inner.blocked_until.load(Ordering::SeqCst);
+        let now = self.now();
+        (until > now).then(|| Duration::from_secs(until - now))
+    }
+
     fn block_until(&self, until: u64) {
-        let floor = now_unix() + self.inner.opts.rate_limit_floor.as_secs();
+        let now = self.now();
+        let floor = now + self.inner.opts.rate_limit_floor.as_secs();
         let until = until.max(floor);
         let previous = self.inner.blocked_until.fetch_max(until, Ordering::SeqCst);
-        if previous < now_unix() && !self.inner.warned.swap(true, Ordering::SeqCst) {
+        if previous < now && !self.inner.warned.swap(true, Ordering::SeqCst) {
             tracing::warn!(
-                resets_in_secs = until.saturating_sub(now_unix()),
+                resets_in_secs = until.saturating_sub(now),
                 "GitHub rate limit reached; pausing GitHub calls until it resets"
             );
         }
@@ -537,7 +547,7 @@ impl GitHub {
     /// Waits out a short rate-limit pause; a long one fails the call at once.
     async fn wait_for_rate_limit(&self, waits: &mut u32) -> Result<(), GithubError> {
         let until = self.inner.blocked_until.load(Ordering::SeqCst);
-        let now = now_unix();
+        let now = self.now();
         if until <= now {
             if until != 0 {
                 self.inner.warned.store(false, Ordering::SeqCst);
@@ -567,8 +577,7 @@ impl GitHub {
 }
 
 /// When an answer says the rate limit is exhausted, the unix time it resets.
-fn rate_limit_until(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<u64> {
-    let now = now_unix();
+fn rate_limit_until(now: u64, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<u64> {
     let limited_status = status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS;
     if limited_status {
         if let Some(after) = header_u64(headers, "retry-after") {

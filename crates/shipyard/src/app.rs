@@ -11,12 +11,13 @@ use shipyard_github::{GitHub, GitHubOptions};
 use shipyard_store::{ApiTokenRecord, Store};
 use shipyard_web::auth::oidc::Oidc;
 use shipyard_web::auth::{SessionSettings, Sessions};
+use shipyard_web::webhooks::Webhooks;
 use shipyard_web::{AppState, Authenticator, TokenEntry};
 use std::future::Future;
 use std::sync::Arc;
 
-/// Builds the GitHub side of the engine from `github`.
-pub fn github_setup(config: &Config) -> anyhow::Result<Option<GithubSetup>> {
+/// Builds the GitHub side of the engine from `github`; rate-limit pauses run on `clock`.
+pub fn github_setup(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Option<GithubSetup>> {
     let Some(gh) = &config.github else {
         return Ok(None);
     };
@@ -26,6 +27,8 @@ pub fn github_setup(config: &Config) -> anyhow::Result<Option<GithubSetup>> {
         gh.token.as_ref().map(|t| t.expose().to_owned()),
     );
     options.concurrency = gh.concurrency;
+    options.rate_limit_floor = config.ci.rate_limit_backoff;
+    options.clock = clock;
     let client = GitHub::new(options).context("starting the GitHub client")?;
     Ok(Some(GithubSetup {
         client,
@@ -98,13 +101,24 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
     }
     let engine = Engine::new(
         store,
-        github_setup(config)?,
+        github_setup(config, clock.clone())?,
         EngineSettings {
             allow_same_user: config.approvals.allow_same_user,
         },
         clock,
     );
-    Ok(AppState { engine, auth })
+    let ci = ci_tracker(config, &engine)?.map(Arc::new);
+    let webhooks = config
+        .github
+        .as_ref()
+        .and_then(|gh| gh.webhook_secret.clone())
+        .map(|secret| Webhooks::new(secret, ci.clone()));
+    Ok(AppState {
+        engine,
+        auth,
+        ci,
+        webhooks,
+    })
 }
 
 /// Runs the server on `listener` until `shutdown` completes.
@@ -116,7 +130,9 @@ pub async fn serve(
     let state = build_state(config, Arc::new(SystemClock)).await?;
     let stop = tokio_util::sync::CancellationToken::new();
     let every = tick_every(config);
-    let tracker = ci_tracker(config, &state.engine)?
+    let tracker = state
+        .ci
+        .clone()
         .map(|t| tokio::spawn(run_ci_tracker(t, every, stop.clone())));
     let served = shipyard_web::serve(listener, state, shutdown)
         .await
@@ -150,7 +166,6 @@ pub fn ci_tracker(config: &Config, engine: &Engine) -> anyhow::Result<Option<CiT
         settings,
         &ci.helm_job_pattern,
         pattern,
-        ci.rate_limit_backoff.as_secs() as i64,
     )))
 }
 
@@ -164,7 +179,7 @@ fn tick_every(config: &Config) -> std::time::Duration {
 }
 
 async fn run_ci_tracker(
-    tracker: CiTracker,
+    tracker: Arc<CiTracker>,
     every: std::time::Duration,
     stop: tokio_util::sync::CancellationToken,
 ) {

@@ -1,7 +1,7 @@
 //! The CI tracker against the simulated GitHub over loopback, on both database backends, driven
 //! by a manual clock: a merge is tracked from pending to success with the chart version from a
-//! realistic Helm job log; failures, other workflows, missing workflows and a restart behave as
-//! tracking.md says.
+//! realistic Helm job log; failures, other workflows, missing workflows, a run that never ends,
+//! rate limits, flaky answers and a restart behave as tracking.md says.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -52,19 +52,22 @@ fn settings() -> CiSettings {
 }
 
 fn tracker(engine: &Engine) -> CiTracker {
+    tracker_with(engine, settings())
+}
+
+fn tracker_with(engine: &Engine, settings: CiSettings) -> CiTracker {
     CiTracker::new(
         engine.clone(),
-        settings(),
+        settings,
         "helm",
         Regex::new(DEFAULT_PATTERN).unwrap(),
-        300,
     )
 }
 
 async fn engine_on(config: &Config, db_url: &str, clock: Arc<ManualClock>) -> Engine {
     let store = shipyard_store::Store::connect(db_url).await.unwrap();
     store.migrate().await.unwrap();
-    let github = shipyard::app::github_setup(config).unwrap();
+    let github = shipyard::app::github_setup(config, clock.clone()).unwrap();
     Engine::new(store, github, EngineSettings::default(), clock)
 }
 
@@ -145,6 +148,13 @@ async fn ci_history(w: &World, id: &str) -> Vec<(HistoryAction, serde_json::Valu
         .filter(|h| h.action.as_str().starts_with("ci_"))
         .map(|h| (h.action, h.details))
         .collect()
+}
+
+impl World {
+    fn clock_now(&self) -> i64 {
+        use shipyard_engine::Clock;
+        self.clock.now()
+    }
 }
 
 async fn finish(w: World) {
@@ -281,6 +291,189 @@ both_backends!(
             ]
         );
         engine.store().close().await;
+        finish(w).await;
+    }
+);
+
+both_backends!(a_run_that_never_finishes_times_out, |backend| async move {
+    let w = world(backend, &["billing"]).await;
+    let (id, shas) = release_with_merges(&w, &["billing"]).await;
+    let t = tracker_with(
+        &w.engine,
+        CiSettings {
+            poll_timeout: 3600,
+            ..settings()
+        },
+    );
+    let run = w
+        .sim
+        .start_run("billing", "general.yaml", "master", &shas[0]);
+    w.sim.set_run_status(run, "in_progress");
+    t.tick().await.unwrap();
+    assert_eq!(row(&w, &id, "billing").await.status, CiStatus::InProgress);
+
+    // An hour of polls that see nothing new: unchanged answers are 304s.
+    let before = w.sim.request_count();
+    for _ in 0..(3600 / 30 - 2) {
+        w.clock.advance(30);
+        t.tick().await.unwrap();
+    }
+    assert_eq!(row(&w, &id, "billing").await.status, CiStatus::InProgress);
+    let polls = w.sim.request_count() - before;
+    assert_eq!(polls, 3600 / 30 - 2, "one request per poll");
+
+    w.clock.advance(60);
+    t.tick().await.unwrap();
+    let r = row(&w, &id, "billing").await;
+    assert_eq!(r.status, CiStatus::Timeout);
+    assert_eq!(r.completed_at, Some(w.clock_now()));
+    let failed: Vec<_> = ci_history(&w, &id)
+        .await
+        .into_iter()
+        .filter(|(a, _)| *a == HistoryAction::CiFailed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].1["reason"], "timeout");
+
+    // The run finishing later changes nothing: timeout is final.
+    w.sim.complete_run(run, "success");
+    w.clock.advance(3600);
+    assert_eq!(t.tick().await.unwrap().checked, 0);
+    assert_eq!(row(&w, &id, "billing").await.status, CiStatus::Timeout);
+    finish(w).await;
+});
+
+both_backends!(
+    a_rate_limit_pauses_tracking_until_it_resets,
+    |backend| async move {
+        let w = world(backend, &["billing", "payments"]).await;
+        let (id, shas) = release_with_merges(&w, &["billing", "payments"]).await;
+        let t = tracker(&w.engine);
+        for (repo, sha) in ["billing", "payments"].iter().zip(&shas) {
+            w.sim
+                .successful_build(repo, "general.yaml", "master", sha, "2.0.1");
+        }
+        // The limit is spent and resets in 15 minutes (by the clock Shipyard runs on).
+        let reset = (START + 900) as u64;
+        w.sim.set_rate_limit(5000, 0, reset);
+        let before = w.sim.request_count();
+        let round = t.tick().await.unwrap();
+        assert!(round.backed_off, "{round:?}");
+        assert_eq!(round.changed, 0);
+        assert_eq!(
+            w.sim.request_count() - before,
+            1,
+            "the first refusal stops the round"
+        );
+        assert_eq!(
+            w.engine.github().unwrap().client.rate_limit_pause(),
+            Some(std::time::Duration::from_secs(900))
+        );
+
+        // Until the reset nobody asks GitHub anything, though the rows fall due.
+        for _ in 0..29 {
+            w.clock.advance(30);
+            assert!(t.tick().await.unwrap().backed_off);
+        }
+        assert_eq!(w.sim.request_count() - before, 1);
+        assert_eq!(row(&w, &id, "billing").await.status, CiStatus::Pending);
+
+        // The window resets: tracking carries on and finishes both builds.
+        w.sim.set_rate_limit(5000, 5000, reset + 3600);
+        w.clock.advance(30);
+        for _ in 0..5 {
+            t.tick().await.unwrap();
+            w.clock.advance(120);
+        }
+        for repo in ["billing", "payments"] {
+            let r = row(&w, &id, repo).await;
+            assert_eq!(r.status, CiStatus::Success, "{repo}");
+            assert_eq!(r.chart_version.as_deref(), Some("2.0.1"), "{repo}");
+        }
+        finish(w).await;
+    }
+);
+
+both_backends!(
+    a_short_rate_limit_still_pauses_for_the_configured_floor,
+    |backend| async move {
+        let w = world(backend, &["billing"]).await;
+        let (id, shas) = release_with_merges(&w, &["billing"]).await;
+        let t = tracker(&w.engine);
+        w.sim
+            .successful_build("billing", "general.yaml", "master", &shas[0], "3.1.4");
+        // A secondary limit asking for 1 s: the pause is still ci.rate_limit_backoff (5 min).
+        w.sim
+            .push_faults([shipyard_sim::github::Fault::SecondaryRateLimit {
+                retry_after_secs: 1,
+            }]);
+        assert!(t.tick().await.unwrap().backed_off);
+        w.clock.advance(299);
+        assert!(t.tick().await.unwrap().backed_off);
+        w.clock.advance(1);
+        // The claimed row's lease runs out (at most four poll intervals, 2 min here) before.
+        t.tick().await.unwrap();
+        let r = row(&w, &id, "billing").await;
+        assert_eq!(r.status, CiStatus::Success);
+        assert_eq!(r.chart_version.as_deref(), Some("3.1.4"));
+        finish(w).await;
+    }
+);
+
+both_backends!(
+    tracking_survives_flaky_github_and_finishes_every_run,
+    |backend| async move {
+        let repos = ["billing", "payments", "search", "orders"];
+        let w = world(backend, &repos).await;
+        let (id, shas) = release_with_merges(&w, &repos).await;
+        let t = tracker(&w.engine);
+        let runs: Vec<u64> = repos
+            .iter()
+            .zip(&shas)
+            .map(|(repo, sha)| w.sim.start_run(repo, "general.yaml", "master", sha))
+            .collect();
+        // A third of the answers are 502s or dropped connections while the builds run.
+        w.sim
+            .set_fault_rate(0.33, shipyard_sim::github::Fault::Status(502));
+        for (i, run) in runs.iter().enumerate() {
+            w.sim.set_run_status(*run, "in_progress");
+            w.sim.add_job(
+                *run,
+                "helm",
+                timestamped_log(&[&format!("CHART_VERSION=4.0.{i}")]),
+            );
+            t.tick().await.unwrap();
+            w.clock.advance(30);
+        }
+        w.sim
+            .set_fault_rate(0.33, shipyard_sim::github::Fault::Reset);
+        for run in &runs {
+            w.sim.complete_run(*run, "success");
+        }
+        for _ in 0..3 {
+            t.tick().await.unwrap();
+            w.clock.advance(150);
+        }
+        // The faults stop: every run is finished, each with one history entry of each kind.
+        w.sim
+            .set_fault_rate(0.0, shipyard_sim::github::Fault::Reset);
+        for _ in 0..3 {
+            t.tick().await.unwrap();
+            w.clock.advance(150);
+        }
+        for (i, repo) in repos.iter().enumerate() {
+            let r = row(&w, &id, repo).await;
+            assert_eq!(r.status, CiStatus::Success, "{repo}");
+            assert_eq!(r.chart_version, Some(format!("4.0.{i}")), "{repo}");
+        }
+        let h = ci_history(&w, &id).await;
+        for repo in repos {
+            let completed = h
+                .iter()
+                .filter(|(a, d)| *a == HistoryAction::CiCompleted && d["repo"] == repo)
+                .count();
+            assert_eq!(completed, 1, "{repo}: {h:?}");
+        }
         finish(w).await;
     }
 );

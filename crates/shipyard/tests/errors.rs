@@ -225,6 +225,7 @@ both_backends!(bad_input_is_refused_in_words, |backend| async move {
         "/api/releases/zzzzzzzzzz",
         "/api/releases/..%2F..%2Fetc",
         "/api/releases/zzzzzzzzzz/history",
+        "/api/releases/zzzzzzzzzz/ci-status",
         "/api/nothing-here",
     ] {
         let (s, e) = server.get("viewer", path).await;
@@ -458,6 +459,7 @@ async fn every_api_route_is_described_and_refuses_strangers() {
         ("post", "/api/releases/{id}/approve/{kind}"),
         ("delete", "/api/releases/{id}/approve/{kind}"),
         ("get", "/api/releases/{id}/history"),
+        ("get", "/api/releases/{id}/ci-status"),
         ("get", "/api/releases/{id}/events"),
         ("get", "/api/events"),
         ("get", "/api/me"),

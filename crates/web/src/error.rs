@@ -65,6 +65,15 @@ impl ApiError {
         )
     }
 
+    /// 401 `unauthenticated` for a webhook delivery whose signature is missing or wrong.
+    pub fn bad_signature() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "the X-Hub-Signature-256 header is missing or is not the HMAC-SHA256 of the body under github.webhook_secret",
+        )
+    }
+
     /// 403 `forbidden`.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)

@@ -1,4 +1,4 @@
-//! Shipyard's web edge: the JSON API, operations endpoints and (later) pages and webhooks.
+//! Shipyard's web edge: the JSON API, operations endpoints, pages and webhooks.
 //!
 //! Handlers are thin: extract, call one engine function, convert to the wire shape. Only this
 //! crate knows HTTP status codes; only [`error`] turns errors into answers.
@@ -11,6 +11,7 @@
 //! - [`ops`]: `/healthz`, `/readyz`.
 //! - [`ui`]: server-rendered pages (askama templates in `templates/`) and `/assets/…`.
 //! - [`signin`]: signing in and out.
+//! - [`webhooks`]: `POST /webhooks/github`.
 
 pub mod api;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod ops;
 pub mod signin;
 pub mod ui;
+pub mod webhooks;
 
 pub use auth::{Authenticator, TokenEntry, token_sha256_hex};
 
@@ -40,6 +42,10 @@ pub struct AppState {
     pub engine: Engine,
     /// Credential checks.
     pub auth: Authenticator,
+    /// The CI tracker, when GitHub is configured.
+    pub ci: Option<std::sync::Arc<shipyard_engine::ci::CiTracker>>,
+    /// GitHub webhooks, when `github.webhook_secret` is set.
+    pub webhooks: Option<webhooks::Webhooks>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -78,6 +84,7 @@ fn router(state: AppState, draining: Draining) -> Router {
         .merge(ops::router())
         .merge(signin::router())
         .merge(ui::router())
+        .merge(webhooks::router())
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { error::ApiError::method_not_allowed() })
         .route("/metrics", axum::routing::get(metrics::render))

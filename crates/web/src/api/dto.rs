@@ -2,9 +2,12 @@
 //! converted here, so the wire format changes only on purpose.
 
 use serde::{Deserialize, Serialize};
+use shipyard_core::ci::CiSummary;
 use shipyard_engine::ReleaseView;
 use shipyard_engine::releases::Created;
-use shipyard_store::{HistoryRecord, ReleaseRecord, ReleaseSummaryRecord, RepoRecord};
+use shipyard_store::{
+    CiStatusRecord, HistoryRecord, ReleaseRecord, ReleaseSummaryRecord, RepoRecord,
+};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
@@ -152,6 +155,98 @@ pub struct CiSummaryJson {
     pub pending: u64,
 }
 
+impl From<CiSummary> for CiSummaryJson {
+    fn from(s: CiSummary) -> Self {
+        CiSummaryJson {
+            total: s.total.into(),
+            success: s.success.into(),
+            failed: s.failed.into(),
+            in_progress: s.in_progress.into(),
+            pending: s.pending.into(),
+        }
+    }
+}
+
+/// The CI state of one included repo.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CiStatusJson {
+    /// Repo row id.
+    pub repo_id: i64,
+    /// Repository name.
+    pub repo_name: String,
+    /// `pending`, `queued`, `in_progress`, `success`, `failure`, `cancelled`, `skipped`,
+    /// `neutral`, `no_workflow` or `timeout`; null while the repo is not tracked (not merged).
+    pub status: Option<String>,
+    /// GitHub's raw conclusion, once the run completed.
+    pub conclusion: Option<String>,
+    /// Workflow run id.
+    pub run_id: Option<u64>,
+    /// Workflow run number.
+    pub run_number: Option<u64>,
+    /// The run's page on GitHub.
+    pub run_url: Option<String>,
+    /// Chart version read from the Helm job's log.
+    pub chart_version: Option<String>,
+    /// The merge commit being built.
+    pub merge_commit_sha: Option<String>,
+    /// Unix seconds the run started.
+    pub started_at: Option<i64>,
+    /// Unix seconds the run completed (or tracking gave up).
+    pub completed_at: Option<i64>,
+    /// Unix seconds of the last check.
+    pub last_checked_at: Option<i64>,
+}
+
+impl CiStatusJson {
+    /// The state of `repo`, tracked by `ci` or not tracked.
+    pub fn new(repo: &RepoRecord, ci: Option<&CiStatusRecord>) -> Self {
+        CiStatusJson {
+            repo_id: repo.id,
+            repo_name: repo.change.repo_name.clone(),
+            status: ci.map(|c| c.status.as_str().to_owned()),
+            conclusion: ci.and_then(|c| c.conclusion.clone()),
+            run_id: ci.and_then(|c| c.run_id),
+            run_number: ci.and_then(|c| c.run_number),
+            run_url: ci.and_then(|c| c.run_url.clone()),
+            chart_version: ci.and_then(|c| c.chart_version.clone()),
+            merge_commit_sha: ci.map(|c| c.merge_commit_sha.clone()),
+            started_at: ci.and_then(|c| c.started_at),
+            completed_at: ci.and_then(|c| c.completed_at),
+            last_checked_at: ci.and_then(|c| c.last_checked_at),
+        }
+    }
+}
+
+/// The CI state of every included repo of a release.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CiStatusList {
+    /// Included repos, by name.
+    pub statuses: Vec<CiStatusJson>,
+    /// Whether any tracked repo is still pending, queued or running.
+    pub any_in_progress: bool,
+}
+
+impl From<&ReleaseView> for CiStatusList {
+    fn from(v: &ReleaseView) -> Self {
+        let statuses: Vec<CiStatusJson> = v
+            .repos
+            .iter()
+            .filter(|r| !r.excluded)
+            .map(|r| CiStatusJson::new(r, v.ci_of(r.id)))
+            .collect();
+        let any_in_progress = v
+            .repos
+            .iter()
+            .filter(|r| !r.excluded)
+            .filter_map(|r| v.ci_of(r.id))
+            .any(|c| !c.status.is_final());
+        CiStatusList {
+            statuses,
+            any_in_progress,
+        }
+    }
+}
+
 /// What the gathering found, answered on creation.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GatheredJson {
@@ -191,7 +286,7 @@ impl From<&ReleaseView> for ReleaseDetail {
                 cycle: v.deploy_order.cycle.clone(),
                 warnings: v.deploy_order.warnings.clone(),
             },
-            ci_summary: CiSummaryJson::default(),
+            ci_summary: v.ci_summary().into(),
             org: v.org.clone(),
             gathered: None,
         }
@@ -250,8 +345,9 @@ pub struct ReleaseSummary {
     pub ci_summary: CiSummaryJson,
 }
 
-impl From<&ReleaseSummaryRecord> for ReleaseSummary {
-    fn from(s: &ReleaseSummaryRecord) -> Self {
+impl ReleaseSummary {
+    /// The list line of `s`, with its CI counts.
+    pub fn new(s: &ReleaseSummaryRecord, ci: CiSummary) -> Self {
         let r = &s.release;
         ReleaseSummary {
             id: r.id.to_string(),
@@ -264,7 +360,7 @@ impl From<&ReleaseSummaryRecord> for ReleaseSummary {
             created_at: r.created_at,
             dev_approved_by: r.sign_offs.dev.as_ref().map(|x| x.by.name.clone()),
             qa_approved_by: r.sign_offs.qa.as_ref().map(|x| x.by.name.clone()),
-            ci_summary: CiSummaryJson::default(),
+            ci_summary: ci.into(),
         }
     }
 }

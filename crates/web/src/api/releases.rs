@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(patch_repo))
         .routes(routes!(approve, revoke))
         .routes(routes!(history))
+        .routes(routes!(ci_status))
         .routes(routes!(events))
         .routes(routes!(all_events))
 }
@@ -89,8 +90,14 @@ async fn list_releases(
         cursor: non_empty(q.cursor),
     };
     let page = state.engine.list_releases(&filter).await?;
+    let ids: Vec<_> = page.releases.iter().map(|r| r.release.id.clone()).collect();
+    let ci = state.engine.ci_summaries(&ids).await?;
     Ok(axum::Json(ReleaseList {
-        releases: page.releases.iter().map(ReleaseSummary::from).collect(),
+        releases: page
+            .releases
+            .iter()
+            .map(|r| ReleaseSummary::new(r, ci.get(&r.release.id).copied().unwrap_or_default()))
+            .collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -252,6 +259,19 @@ async fn history(
     Ok(axum::Json(HistoryList {
         history: entries.iter().map(HistoryEntry::from).collect(),
     }))
+}
+
+/// The CI state of every included repo: run, status and chart version (null status: not
+/// merged yet, so not tracked).
+#[utoipa::path(get, path = "/api/releases/{id}/ci-status", tag = "releases", params(("id" = String, Path, description = "Release id")),
+    responses((status = 200, body = CiStatusList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn ci_status(
+    _user: CurrentUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<CiStatusList>, ApiError> {
+    let view = state.engine.release(&id).await?;
+    Ok(axum::Json(CiStatusList::from(&view)))
 }
 
 /// Server-sent events: `event: release` whenever anything about the release changes.

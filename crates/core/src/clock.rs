@@ -1,9 +1,9 @@
-//! Time, as a trait so that trackers and tests can move it by hand.
+//! Time, as a trait so that trackers, upstream clients and tests can move it by hand.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// A source of the current time in unix seconds.
-pub trait Clock: Send + Sync + 'static {
+pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     /// Now, in unix seconds.
     fn now(&self) -> i64;
 }

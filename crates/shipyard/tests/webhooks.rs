@@ -1,0 +1,324 @@
+//! `POST /webhooks/github` against a real `shipyard serve`, with the simulated GitHub delivering
+//! signed webhooks over loopback: signatures are checked, a merged pull request starts tracking,
+//! and run updates arrive without waiting for a poll.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shipyard::demo::random_token;
+use shipyard_config::Secret;
+use shipyard_sim::github::{SimGithub, timestamped_log};
+use shipyard_store::Backend;
+use std::time::Duration;
+
+fn two_release_prs(sim: &SimGithub) {
+    for name in ["billing", "payments"] {
+        repo_with_changes(sim, name, &[commit("feat: x", "alice")]);
+        sim.open_pr(name, "uat", "master", "Release");
+    }
+}
+
+/// A server with webhooks on (signed with a fresh secret) whose polls are an hour apart, so any
+/// change within a test came from a webhook.
+async fn server_with_webhooks(backend: Backend) -> (TestServer, String) {
+    let secret = random_token("whsec_");
+    let s = secret.clone();
+    let server = TestServer::start_with(backend, two_release_prs, move |c| {
+        c.github.as_mut().unwrap().webhook_secret = Some(Secret::new(s));
+        c.ci.poll_interval = Duration::from_secs(3600);
+    })
+    .await;
+    (server, secret)
+}
+
+fn hook_url(server: &TestServer) -> String {
+    format!("{}/webhooks/github", server.base)
+}
+
+async fn ci_of(server: &TestServer, id: &str, repo: &str) -> Value {
+    let (s, body) = server
+        .get("viewer", &format!("/api/releases/{id}/ci-status"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    body["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["repo_name"] == repo)
+        .cloned()
+        .unwrap_or_else(|| panic!("{repo} missing from {body}"))
+}
+
+/// Requests for a workflow's runs list: the tracker's polls.
+fn run_polls(sim: &SimGithub) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path.contains("/actions/workflows/"))
+        .count()
+}
+
+async fn post_hook(
+    server: &TestServer,
+    event: &str,
+    body: &str,
+    signature: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = server
+        .http
+        .post(hook_url(server))
+        .header("x-github-event", event)
+        .header("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(sig) = signature {
+        req = req.header("x-hub-signature-256", sig);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+both_backends!(
+    a_merge_and_its_build_arrive_by_webhook_without_a_poll,
+    |backend| async move {
+        let (server, secret) = server_with_webhooks(backend).await;
+        server.sim.set_webhook(&hook_url(&server), &secret);
+        let id = server.create_release().await["release"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(ci_of(&server, &id, "billing").await["status"], Value::Null);
+
+        // The merge is delivered as `pull_request` closed + merged: tracking starts at once.
+        let sha = server.sim.merge_pr("billing", 1);
+        server.sim.flush_webhooks().await;
+        let (_, detail) = server.get("viewer", &format!("/api/releases/{id}")).await;
+        let billing = repo(&detail, "billing");
+        assert_eq!(billing["pr_state"], "merged", "{detail}");
+        assert_eq!(billing["merge_commit_sha"], sha.as_str());
+        assert_eq!(
+            detail["ci_summary"],
+            json!({"total": 1, "success": 0, "failed": 0, "in_progress": 0, "pending": 1})
+        );
+        let ci = ci_of(&server, &id, "billing").await;
+        assert_eq!(ci["status"], "pending", "{ci}");
+        assert_eq!(ci["merge_commit_sha"], sha.as_str());
+        // payments is not merged: listed, not tracked.
+        let payments = ci_of(&server, &id, "payments").await;
+        assert_eq!(payments["status"], Value::Null, "{payments}");
+        assert_eq!(payments["merge_commit_sha"], Value::Null);
+        assert!(
+            server
+                .history_actions(&id)
+                .await
+                .contains(&"refreshed".to_owned()),
+            "the merge is in the history"
+        );
+
+        // The tracker's first look (due at once); after it, the next poll is an hour away.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while ci_of(&server, &id, "billing").await["last_checked_at"].is_null() {
+            assert!(tokio::time::Instant::now() < deadline, "never polled");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let polls = run_polls(&server.sim);
+
+        let run = server
+            .sim
+            .start_run("billing", "general.yaml", "master", &sha);
+        server.sim.flush_webhooks().await;
+        let ci = ci_of(&server, &id, "billing").await;
+        assert_eq!(ci["status"], "queued", "{ci}");
+        assert_eq!(ci["run_id"], run);
+
+        server.sim.set_run_status(run, "in_progress");
+        server.sim.flush_webhooks().await;
+        assert_eq!(
+            ci_of(&server, &id, "billing").await["status"],
+            "in_progress"
+        );
+        let (_, list) = server.get("viewer", "/api/releases").await;
+        assert_eq!(
+            list["releases"][0]["ci_summary"]["in_progress"], 1,
+            "{list}"
+        );
+
+        server.sim.add_job(
+            run,
+            "Publish Helm chart",
+            timestamped_log(&["helm package .", "CHART_VERSION=1.1.937", "pushed"]),
+        );
+        server.sim.complete_run(run, "success");
+        server.sim.flush_webhooks().await;
+        let ci = ci_of(&server, &id, "billing").await;
+        assert_eq!(ci["status"], "success", "{ci}");
+        assert_eq!(ci["conclusion"], "success");
+        assert_eq!(ci["chart_version"], "1.1.937");
+        assert!(ci["run_url"].as_str().unwrap().contains(&run.to_string()));
+        assert!(ci["completed_at"].is_i64());
+
+        assert_eq!(
+            run_polls(&server.sim),
+            polls,
+            "every change came by webhook"
+        );
+        for d in server.sim.deliveries() {
+            assert_eq!(
+                d.status,
+                Some(202),
+                "{} {:?}: {:?}",
+                d.event,
+                d.action,
+                d.error
+            );
+        }
+        let actions = server.history_actions(&id).await;
+        for expected in ["ci_started", "ci_completed"] {
+            assert!(actions.contains(&expected.to_owned()), "{actions:?}");
+        }
+        let (_, list) = server.get("viewer", "/api/releases").await;
+        assert_eq!(
+            list["releases"][0]["ci_summary"],
+            json!({"total": 1, "success": 1, "failed": 0, "in_progress": 0, "pending": 0})
+        );
+        server.stop().await;
+    }
+);
+
+#[tokio::test]
+async fn deliveries_with_a_wrong_missing_or_replayed_signature_change_nothing() {
+    let (server, secret) = server_with_webhooks(Backend::Sqlite).await;
+    let id = server.create_release().await["release"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, before) = server.get("viewer", &format!("/api/releases/{id}")).await;
+
+    // GitHub configured with another secret: the merge delivery is refused.
+    server.sim.set_webhook(&hook_url(&server), "not-the-secret");
+    server.sim.merge_pr("billing", 1);
+    server.sim.flush_webhooks().await;
+    let delivered = server.sim.deliveries();
+    let merge = delivered
+        .iter()
+        .find(|d| d.event == "pull_request")
+        .expect("a pull_request delivery");
+    assert_eq!(merge.status, Some(401));
+    let body = merge.body.clone();
+
+    let good = shipyard_github::webhook::sign(secret.as_bytes(), body.as_bytes());
+    let changed_body = body.replace("\"merged\":true", "\"merged\":true ");
+    assert_ne!(changed_body, body);
+    for (what, body, signature) in [
+        ("no signature", body.as_str(), None),
+        ("empty signature", body.as_str(), Some("")),
+        (
+            "sha1 signature",
+            body.as_str(),
+            Some("sha1=0123456789abcdef"),
+        ),
+        ("not hex", body.as_str(), Some("sha256=zz")),
+        (
+            "signed by another secret",
+            body.as_str(),
+            merge.signature.as_deref(),
+        ),
+        (
+            "replayed with a changed body",
+            changed_body.as_str(),
+            Some(good.as_str()),
+        ),
+    ] {
+        let (s, e) = post_hook(&server, "pull_request", body, signature).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{what}: {e}");
+        assert_eq!(code(&e), "unauthenticated", "{what}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("X-Hub-Signature-256"),
+            "{what}: {e}"
+        );
+    }
+    // Signed, but not JSON: 400, nothing changes.
+    let garbage = "{\"action\": \"closed\", ";
+    let (s, e) = post_hook(
+        &server,
+        "pull_request",
+        garbage,
+        Some(&shipyard_github::webhook::sign(
+            secret.as_bytes(),
+            garbage.as_bytes(),
+        )),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&e)),
+        (StatusCode::BAD_REQUEST, "invalid_json"),
+        "{e}"
+    );
+
+    let (_, after) = server.get("viewer", &format!("/api/releases/{id}")).await;
+    assert_eq!(after, before, "refused deliveries changed the release");
+    assert_eq!(ci_of(&server, &id, "billing").await["status"], Value::Null);
+    assert_eq!(
+        server.history_actions(&id).await,
+        ["created"],
+        "nothing in the history"
+    );
+
+    // Another org's delivery, correctly signed: accepted and ignored.
+    let other_org = body.replace(
+        &format!("\"login\":\"{ORG}\""),
+        "\"login\":\"someone-else\"",
+    );
+    let sig = shipyard_github::webhook::sign(secret.as_bytes(), other_org.as_bytes());
+    let (s, r) = post_hook(&server, "pull_request", &other_org, Some(&sig)).await;
+    assert_eq!(
+        (s, r["changed"].as_u64()),
+        (StatusCode::ACCEPTED, Some(0)),
+        "{r}"
+    );
+    assert_eq!(ci_of(&server, &id, "billing").await["status"], Value::Null);
+
+    // A ping is accepted and ignored.
+    let ping = json!({"zen": "Design for failure.", "hook_id": 1}).to_string();
+    let sig = shipyard_github::webhook::sign(secret.as_bytes(), ping.as_bytes());
+    let (s, _) = post_hook(&server, "ping", &ping, Some(&sig)).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+
+    // The very same delivery with the right signature is applied: the refusals were about the
+    // signature alone.
+    let (s, r) = post_hook(&server, "pull_request", &body, Some(&good)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    assert_eq!(r["changed"], 1);
+    assert_eq!(ci_of(&server, &id, "billing").await["status"], "pending");
+    // Delivered twice (GitHub redelivers): nothing more happens.
+    let (s, r) = post_hook(&server, "pull_request", &body, Some(&good)).await;
+    assert_eq!(
+        (s, r["changed"].as_u64()),
+        (StatusCode::ACCEPTED, Some(0)),
+        "{r}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_are_off_without_a_secret() {
+    let server = TestServer::start(Backend::Sqlite, two_release_prs).await;
+    let body = json!({"zen": "Keep it logically awesome."}).to_string();
+    let sig = shipyard_github::webhook::sign(b"anything", body.as_bytes());
+    let (s, e) = post_hook(&server, "ping", &body, Some(&sig)).await;
+    assert_eq!((s, code(&e)), (StatusCode::NOT_FOUND, "not_found"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("webhook_secret")
+    );
+    server.stop().await;
+}
