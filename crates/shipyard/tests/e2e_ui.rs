@@ -4,8 +4,8 @@
 //! The story: a release is created from the list's form (and refused, in words, when the branches
 //! are wrong); repos are excluded and given dependencies on its page, which changes the sign-offs
 //! and the deploy order; two people holding the two roles sign it off; the release page and the
-//! list follow changes made by others without a reload, without wiping what is being typed; and
-//! HTML typed into the notes stays text.
+//! list follow changes made by others without a reload, without wiping what is being typed;
+//! HTML typed into the notes stays text; and the CI badges follow GitHub's webhooks live.
 //!
 //! People sign in through dev-mode auth ([`DEV_USERS`]); "other clients" are either a second
 //! browser or the API tokens of `common::USERS`. Waits poll the page up to [`WAIT`]; nothing is
@@ -47,6 +47,11 @@ const REPOS: [&str; 3] = ["api-gateway", "billing", "payments"];
 /// The server on SQLite, dev-mode sign-in for [`DEV_USERS`], and an org with the three changed
 /// [`REPOS`] plus one (`docs`) that has nothing to release.
 async fn start_server() -> TestServer {
+    start_server_with(|_| {}).await
+}
+
+/// [`start_server`] with a last say on the configuration.
+async fn start_server_with(adjust: impl FnOnce(&mut shipyard_config::Config)) -> TestServer {
     TestServer::start_with(
         shipyard_store::Backend::Sqlite,
         |sim| {
@@ -68,6 +73,7 @@ async fn start_server() -> TestServer {
                     roles: roles.to_vec(),
                 })
                 .collect();
+            adjust(c);
         },
     )
     .await
@@ -899,6 +905,111 @@ async fn the_list_shows_releases_created_elsewhere() {
     .await;
     assert_not_reloaded(&browser).await;
 
+    browser.close().await;
+    server.stop().await;
+}
+
+/// 8. CI badges follow GitHub's webhooks live: a merge, then its build queued, running and
+///    successful with its chart version, each shown in the repo row and the "CI/CD" table
+///    without a reload (polls are an hour apart, so only webhooks can bring the changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_badges_follow_webhooks_live() {
+    if !Browser::available() {
+        return;
+    }
+    let secret = shipyard::demo::random_token("whsec_");
+    let s = secret.clone();
+    let server = start_server_with(move |c| {
+        c.github.as_mut().unwrap().webhook_secret = Some(shipyard_config::Secret::new(s));
+        c.ci.poll_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let pr = server.sim.open_pr("billing", "uat", "master", "Release");
+    server
+        .sim
+        .set_webhook(&format!("{}/webhooks/github", server.base), &secret);
+    let id = create_release(&server).await;
+    let browser = start_browser().await;
+    sign_in(&browser, &server.base, "onlooker").await;
+    browser
+        .goto(&format!("{}/releases/{id}", server.base))
+        .await;
+    const BADGE: &str = "return text('#repos tr[data-repo=\"billing\"] td[data-label=\"CI\"]');";
+    assert_eq!(
+        js(&browser, BADGE).await,
+        json!("—"),
+        "not merged: no badge"
+    );
+    assert!(
+        js(&browser, "return shown('#ci-empty');").await == json!(true),
+        "the CI/CD section says there are no builds yet"
+    );
+    wait_live(&browser).await;
+    set_marker(&browser).await;
+
+    let sha = server.sim.merge_pr("billing", pr);
+    wait_value(&browser, "the merge", BADGE, json!("… waiting for a run")).await;
+
+    let run = server
+        .sim
+        .start_run("billing", "general.yaml", "master", &sha);
+    let (_, ci) = server
+        .get("viewer", &format!("/api/releases/{id}/ci-status"))
+        .await;
+    let number = ci["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["repo_name"] == "billing")
+        .unwrap()["run_number"]
+        .clone();
+    wait_value(
+        &browser,
+        "the queued run",
+        BADGE,
+        json!(format!("⏳ #{number} queued")),
+    )
+    .await;
+    server.sim.set_run_status(run, "in_progress");
+    wait_value(
+        &browser,
+        "the running build",
+        BADGE,
+        json!(format!("⏳ #{number} in progress")),
+    )
+    .await;
+    server.sim.add_job(
+        run,
+        "helm-publish",
+        shipyard_sim::github::timestamped_log(&["CHART_VERSION=1.1.937"]),
+    );
+    server.sim.complete_run(run, "success");
+    wait_value(
+        &browser,
+        "the successful build",
+        BADGE,
+        json!(format!("✓ #{number} → v1.1.937")),
+    )
+    .await;
+    assert_eq!(
+        js(
+            &browser,
+            "var tr = document.querySelector('#ci tr[data-repo=\"billing\"]');
+             var a = tr.querySelector('td[data-label=\"Run\"] a');
+             return [tr.getAttribute('data-ci'), text('#ci tr[data-repo=\"billing\"] td[data-label=\"Chart version\"]'),
+                     a.textContent, a.href.indexOf('/actions/runs/') > 0];"
+        )
+        .await,
+        json!(["success", "1.1.937", format!("#{number}"), true])
+    );
+    let history = js(&browser, "return text('#history li');").await;
+    assert!(
+        history.as_str().unwrap().contains(&format!(
+            "build #{number} of billing succeeded: chart 1.1.937"
+        )),
+        "{history}"
+    );
+    assert_not_reloaded(&browser).await;
     browser.close().await;
     server.stop().await;
 }

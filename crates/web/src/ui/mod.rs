@@ -5,6 +5,7 @@
 //! with the address they asked for.
 
 pub mod assets;
+mod ci;
 pub mod form;
 pub mod markdown;
 pub mod release;

@@ -5,6 +5,7 @@
 //! to the form that caused it. The script turns the same forms into API calls
 //! (`data-api="METHOD /api/…"`) and keeps the page live; without it, everything still works.
 
+use super::ci::{CiBadge, CiRow};
 use super::form::SignedForm;
 use super::{
     Layout, ago, error_page, html, layout, markdown, require_session, see_other, sentence, utc,
@@ -44,13 +45,13 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A moment, relative and exact.
-struct When {
+pub(crate) struct When {
     ago: String,
     utc: String,
 }
 
 impl When {
-    fn new(at: i64, now: i64) -> When {
+    pub(crate) fn new(at: i64, now: i64) -> When {
         When {
             ago: ago(at, now),
             utc: utc(at),
@@ -85,6 +86,7 @@ struct RepoRow {
     pr_state: Option<&'static str>,
     excluded: bool,
     depends_on: Vec<String>,
+    ci: Option<CiBadge>,
     error: Option<String>,
 }
 
@@ -128,6 +130,8 @@ struct ShowPage {
     sign_offs: Vec<SignOffBox>,
     repos: Vec<RepoRow>,
     included: usize,
+    ci_rows: Vec<CiRow>,
+    ci_active: bool,
     levels: Vec<Vec<String>>,
     cycle: Option<String>,
     warnings: Vec<String>,
@@ -324,6 +328,7 @@ fn show_page(
                 pr_state: c.pull.as_ref().map(|p| p.state.as_str()),
                 excluded: x.excluded,
                 depends_on: x.depends_on.clone(),
+                ci: view.ci_of(x.id).map(CiBadge::new),
                 error: repo_error
                     .as_ref()
                     .filter(|(id, _)| *id == x.id)
@@ -357,6 +362,18 @@ fn show_page(
         notes_error,
         sign_offs,
         included: repos.iter().filter(|r| !r.excluded).count(),
+        ci_rows: view
+            .repos
+            .iter()
+            .filter(|x| !x.excluded)
+            .filter_map(|x| Some(CiRow::new(&x.change.repo_name, view.ci_of(x.id)?, now)))
+            .collect(),
+        ci_active: view
+            .repos
+            .iter()
+            .filter(|x| !x.excluded)
+            .filter_map(|x| view.ci_of(x.id))
+            .any(|c| !c.status.is_final()),
         repos,
         levels: view.deploy_order.levels.clone(),
         cycle: view.deploy_order.cycle.as_ref().map(|c| {
@@ -403,12 +420,19 @@ fn describe(h: &HistoryRecord) -> String {
             .unwrap_or_default()
     };
     let count = |key: &str| d.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
+    let run = || match d.get("run_number").and_then(|v| v.as_u64()) {
+        Some(n) => format!(" #{n}"),
+        None => String::new(),
+    };
     match h.action {
         HistoryAction::Created => format!(
             "created the release: {} repositories, {} commits",
             count("repos"),
             count("commits")
         ),
+        HistoryAction::Refreshed if d.get("via").and_then(|v| v.as_str()) == Some("webhook") => {
+            format!("reported merged: {}", list("merged").join(", "))
+        }
         HistoryAction::Refreshed => {
             let mut parts = Vec::new();
             let changed = list("changed");
@@ -465,6 +489,26 @@ fn describe(h: &HistoryRecord) -> String {
         HistoryAction::StatusChanged => {
             format!("status {} → {}", text("from"), text("to"))
         }
+        HistoryAction::CiStarted => format!("build{} of {} started", run(), text("repo")),
+        HistoryAction::CiCompleted => match d.get("chart_version").and_then(|v| v.as_str()) {
+            Some(v) => format!("build{} of {} succeeded: chart {v}", run(), text("repo")),
+            None => format!(
+                "build{} of {} succeeded; no chart version in its Helm job log",
+                run(),
+                text("repo")
+            ),
+        },
+        HistoryAction::CiFailed => match text("reason").as_str() {
+            "no_workflow" => format!(
+                "found no run of {} for {} after {} checks",
+                text("workflow"),
+                text("repo"),
+                count("checks")
+            ),
+            "timeout" => format!("build{} of {} did not finish in time", run(), text("repo")),
+            "cancelled" => format!("build{} of {} was cancelled", run(), text("repo")),
+            reason => format!("build{} of {} failed ({reason})", run(), text("repo")),
+        },
         other => other.as_str().replace('_', " "),
     }
 }
