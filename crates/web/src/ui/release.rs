@@ -834,7 +834,59 @@ mod tests {
                 ),
                 "compared with GitHub again: nothing new",
             ),
-            (entry(HistoryAction::CiFailed, json!({})), "ci failed"),
+            (
+                entry(
+                    HistoryAction::Refreshed,
+                    json!({"changed": [], "added": [], "merged": ["billing"], "via": "webhook"}),
+                ),
+                "reported merged: billing",
+            ),
+            (
+                entry(
+                    HistoryAction::CiStarted,
+                    json!({"repo": "billing", "run_number": 412, "run_id": 9}),
+                ),
+                "build #412 of billing started",
+            ),
+            (
+                entry(
+                    HistoryAction::CiCompleted,
+                    json!({"repo": "billing", "run_number": 937, "chart_version": "1.1.937"}),
+                ),
+                "build #937 of billing succeeded: chart 1.1.937",
+            ),
+            (
+                entry(
+                    HistoryAction::CiCompleted,
+                    json!({"repo": "billing", "run_number": 937, "chart_version": null}),
+                ),
+                "build #937 of billing succeeded; no chart version in its Helm job log",
+            ),
+            (
+                entry(
+                    HistoryAction::CiFailed,
+                    json!({"repo": "billing", "run_number": 156, "reason": "failure"}),
+                ),
+                "build #156 of billing failed (failure)",
+            ),
+            (
+                entry(
+                    HistoryAction::CiFailed,
+                    json!({"repo": "search", "reason": "no_workflow", "workflow": ".github/workflows/general.yaml", "checks": 3}),
+                ),
+                "found no run of .github/workflows/general.yaml for search after 3 checks",
+            ),
+            (
+                entry(
+                    HistoryAction::CiFailed,
+                    json!({"repo": "orders", "reason": "timeout", "run_number": null}),
+                ),
+                "build of orders did not finish in time",
+            ),
+            (
+                entry(HistoryAction::DeployObserved, json!({})),
+                "deploy observed",
+            ),
         ];
         for (h, want) in cases {
             assert_eq!(describe(&h), want);
