@@ -527,20 +527,24 @@ async fn runs_and_pull_requests_are_delivered_as_signed_webhooks_in_order() {
         .map(|d| (d.event.clone(), d.action.clone(), d.status))
         .collect();
     let expected = [
-        ("workflow_run", "requested"),
-        ("workflow_run", "in_progress"),
-        ("workflow_run", "completed"),
-        ("pull_request", "closed"),
-        ("pull_request", "closed"),
+        ("workflow_run", Some("requested")),
+        ("workflow_run", Some("in_progress")),
+        ("workflow_run", Some("completed")),
+        ("push", None),
+        ("push", None),
+        ("push", None),
+        ("pull_request", Some("closed")),
+        ("push", None),
+        ("pull_request", Some("closed")),
     ];
     assert_eq!(
         kinds,
         expected
             .iter()
-            .map(|(e, a)| (e.to_string(), Some(a.to_string()), Some(202)))
+            .map(|(e, a)| (e.to_string(), a.map(str::to_owned), Some(202)))
             .collect::<Vec<_>>()
     );
-    assert_eq!(got.len(), 5);
+    assert_eq!(got.len(), 9);
     for (received, delivery) in got.iter().zip(&deliveries) {
         assert_eq!(received.header("content-type"), "application/json");
         assert!(
@@ -559,7 +563,7 @@ async fn runs_and_pull_requests_are_delivered_as_signed_webhooks_in_order() {
     }
     let guids: std::collections::HashSet<&str> =
         deliveries.iter().map(|d| d.guid.as_str()).collect();
-    assert_eq!(guids.len(), 5);
+    assert_eq!(guids.len(), 9);
 
     let statuses: Vec<(String, Value)> = got[..3]
         .iter()
@@ -583,13 +587,13 @@ async fn runs_and_pull_requests_are_delivered_as_signed_webhooks_in_order() {
             ("completed".to_owned(), json!("success")),
         ]
     );
-    let pr = got[3].json();
+    let pr = got[6].json();
     assert_eq!(pr["number"], merged);
     assert_eq!(pr["pull_request"]["merged"], true);
     assert_eq!(pr["pull_request"]["merge_commit_sha"], merge_sha.as_str());
     assert_eq!(pr["pull_request"]["base"]["ref"], "master");
     assert_eq!(pr["pull_request"]["head"]["ref"], "uat");
-    let pr = got[4].json();
+    let pr = got[8].json();
     assert_eq!(pr["number"], closed);
     assert_eq!(pr["pull_request"]["merged"], false);
     assert_eq!(pr["pull_request"]["state"], "closed");

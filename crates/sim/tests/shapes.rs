@@ -183,6 +183,7 @@ async fn deliveries_have_the_shapes_of_githubs_examples() {
     );
     let pr = sim.open_pr("svc", "uat", "main", "Release svc again");
     sim.close_pr("svc", pr);
+    sim.delete_branch("svc", "uat");
     sim.flush_webhooks().await;
     let deliveries = sim.deliveries();
     let find = |event: &str, action: &str| -> Value {
@@ -213,6 +214,47 @@ async fn deliveries_have_the_shapes_of_githubs_examples() {
             "{event} {action} lacks keys of {fixture_name}:\n{}",
             missing.join("\n")
         );
+    }
+
+    let pushes: Vec<Value> = deliveries
+        .iter()
+        .filter(|d| d.event == "push")
+        .map(|d| serde_json::from_str(&d.body).unwrap())
+        .collect();
+    let with_commits = pushes
+        .iter()
+        .find(|p| p["commits"].as_array().is_some_and(|c| !c.is_empty()))
+        .expect("a push with commits");
+    let deleted = pushes
+        .iter()
+        .find(|p| p["deleted"] == true)
+        .expect("a push deleting a branch");
+    // 1 and 6 come from an org webhook, 0 and 2 from a repository webhook, the others from a
+    // GitHub App (`installation`).
+    for (fixture_name, actual) in [
+        ("push.event.0.json", with_commits),
+        ("push.event.4.json", with_commits),
+        ("push.event.5.json", with_commits),
+        ("push.event.1.json", deleted),
+        ("push.event.2.json", deleted),
+        ("push.event.3.json", deleted),
+        ("push.event.6.json", deleted),
+    ] {
+        let Some(expected) = fixture_in(WEBHOOK_FIXTURES, fixture_name) else {
+            panic!("fixture {fixture_name} is missing from {WEBHOOK_FIXTURES}");
+        };
+        let mut missing = Vec::new();
+        missing_keys(&expected, actual, "$", &mut missing);
+        missing.retain(|m| !APP_ONLY.iter().any(|p| m.starts_with(p)));
+        assert!(
+            missing.is_empty(),
+            "push lacks keys of {fixture_name}:\n{}",
+            missing.join("\n")
+        );
+        for key in ["created_at", "pushed_at"] {
+            assert!(actual["repository"][key].is_u64(), "{fixture_name}: {key}");
+        }
+        assert!(actual["repository"]["organization"].is_string());
     }
 }
 

@@ -17,7 +17,8 @@
 //! them out: the API answers 302 to a short-lived URL on a second listener with another loopback
 //! address ([`SimGithub::log_url`]), which records every request ([`SimGithub::log_requests`]).
 //! With [`SimGithub::set_webhook`], runs that are created, start or complete and pull requests
-//! that are merged or closed are delivered as signed `workflow_run` and `pull_request` webhooks.
+//! that are merged or closed are delivered as signed `workflow_run` and `pull_request` webhooks,
+//! and every change of a branch head (commit, merge, branch created, moved or deleted) as `push`.
 
 mod actions;
 mod encoding;
@@ -26,6 +27,7 @@ mod graphql;
 mod hooks;
 mod logs;
 mod payload;
+mod push;
 mod rest;
 mod runs;
 mod seed;
@@ -371,19 +373,52 @@ impl SimGithub {
         self.inner.git().set_archived(repo, archived);
     }
 
-    /// Creates (or moves) `branch` to the head of branch `from` (a sha works too).
+    /// Creates (or moves) `branch` to the head of branch `from` (a sha works too). With a
+    /// webhook set, delivers `push` when the head changed: `created: true` with `before` all
+    /// zeros for a new branch, otherwise like [`SimGithub::set_branch_head`].
     pub fn create_branch(&self, repo: &str, branch: &str, from: &str) {
-        self.inner.git().create_branch(repo, branch, from);
+        let before = {
+            let mut git = self.inner.git();
+            let before = git.branch_head(repo, branch);
+            git.create_branch(repo, branch, from);
+            before
+        };
+        self.push_event(repo, branch, before, None);
     }
 
-    /// Force-points `branch` at an existing commit, creating the branch if needed.
+    /// Force-points `branch` at an existing commit, creating the branch if needed. With a
+    /// webhook set, delivers `push` when the head changed, with `forced: true` when the new
+    /// head does not descend from the old one (moving forward is a fast-forward, as in git)
+    /// and `created: true` for a new branch.
     pub fn set_branch_head(&self, repo: &str, branch: &str, sha: &str) {
-        self.inner.git().set_branch_head(repo, branch, sha);
+        let before = {
+            let mut git = self.inner.git();
+            let before = git.branch_head(repo, branch);
+            git.set_branch_head(repo, branch, sha);
+            before
+        };
+        self.push_event(repo, branch, before, None);
     }
 
-    /// Adds a commit on top of `branch` and returns its 40-hex sha.
+    /// Stamps later changes (commits, pull requests, runs) with the real time instead of the
+    /// simulated clock's fixed steps, e.g. for a demo watched by people. Earlier ones keep
+    /// their times.
+    pub fn use_real_time(&self) {
+        self.inner.git().use_real_time();
+    }
+
+    /// Adds a commit on top of `branch` and returns its 40-hex sha. With a webhook set,
+    /// delivers `push` for the branch (`before` the old head, `after` the new commit, which
+    /// is the one entry of `commits`), pushed by the author's login when there is one.
     pub fn commit(&self, repo: &str, branch: &str, c: CommitSpec) -> String {
-        self.inner.git().commit(repo, branch, c)
+        let pusher = c.author_login.clone();
+        let (before, sha) = {
+            let mut git = self.inner.git();
+            let before = git.branch_head(repo, branch);
+            (before, git.commit(repo, branch, c))
+        };
+        self.push_event(repo, branch, before, pusher.as_deref());
+        sha
     }
 
     /// Opens a pull request `head` → `base`; its author is the head commit's login.
@@ -398,10 +433,27 @@ impl SimGithub {
             .open_pr(repo, head, base, title, Some(login))
     }
 
-    /// Merges a pull request with a merge commit on its base and returns the merge sha; with a
-    /// webhook set, delivers `pull_request` `closed` with `merged: true`. Starts no workflow run.
+    /// Merges a pull request with a merge commit on its base and returns the merge sha. With a
+    /// webhook set, delivers `push` to the base branch (`after` the merge commit, pushed by
+    /// the merger), then `pull_request` `closed` with `merged: true`: GitHub does not promise
+    /// an order between the two, the simulation always sends the push first. Starts no
+    /// workflow run.
     pub fn merge_pr(&self, repo: &str, number: u64) -> String {
-        let sha = self.inner.git().merge_pr(repo, number);
+        let (sha, base, before, merger) = {
+            let mut git = self.inner.git();
+            let pull = |git: &GitState| {
+                git.repo(repo)
+                    .and_then(|r| r.pulls.iter().find(|p| p.number == number).cloned())
+            };
+            let base = pull(&git).map(|p| p.base_ref);
+            let before = base.as_deref().and_then(|b| git.branch_head(repo, b));
+            let sha = git.merge_pr(repo, number);
+            let merger = pull(&git).and_then(|p| p.merged_by);
+            (sha, base, before, merger)
+        };
+        if let Some(base) = base {
+            self.push_event(repo, &base, before, merger.as_deref());
+        }
         self.pull_event(repo, number, "closed");
         sha
     }
@@ -445,9 +497,42 @@ impl SimGithub {
         self.inner.git().branch_head(repo, branch)
     }
 
-    /// Deletes a branch (no-op when missing).
+    /// Deletes a branch (no-op when missing). With a webhook set, delivers `push` with
+    /// `deleted: true`, `after` all zeros, no commits and `head_commit: null`.
     pub fn delete_branch(&self, repo: &str, branch: &str) {
-        self.inner.git().delete_branch(repo, branch);
+        let before = {
+            let mut git = self.inner.git();
+            let before = git.branch_head(repo, branch);
+            git.delete_branch(repo, branch);
+            before
+        };
+        self.push_event(repo, branch, before, None);
+    }
+
+    /// Delivers `push` for `branch`, whose head was `before` and is now whatever the state
+    /// says; nothing when it did not change. `pusher` defaults to [`state::DEFAULT_LOGIN`].
+    fn push_event(&self, repo: &str, branch: &str, before: Option<String>, pusher: Option<&str>) {
+        if !lock(&self.inner.hooks).active() {
+            return;
+        }
+        let payload = {
+            let git = self.inner.git();
+            let Some(r) = git.repo(repo) else {
+                return;
+            };
+            let after = r.branches.get(branch);
+            if after == before.as_ref() {
+                return;
+            }
+            let update = push::BranchUpdate {
+                branch,
+                before: before.as_deref(),
+                after: after.map(String::as_str),
+                pusher: pusher.unwrap_or(state::DEFAULT_LOGIN),
+            };
+            push::push_event(&self.inner, r, &update)
+        };
+        hooks::send(&self.inner, "push", &payload);
     }
 
     /// Names of all repositories, sorted.

@@ -14,6 +14,9 @@ pub(crate) const CLOCK_START: u64 = 1_767_603_600;
 /// How far the simulated clock moves for each commit or pull-request event.
 const CLOCK_STEP: u64 = 60;
 
+/// Login that acts when a test names nobody: opens pull requests, pushes branches.
+pub(crate) const DEFAULT_LOGIN: &str = "release-manager";
+
 /// A person as recorded in a commit (git identity, not a GitHub account).
 #[derive(Debug, Clone)]
 pub(crate) struct Person {
@@ -154,6 +157,8 @@ pub(crate) struct GitState {
     /// Keyed by lower-cased name: GitHub looks names up case-insensitively.
     repos: BTreeMap<String, Repo>,
     clock: u64,
+    /// Ticks follow the real time (never going back) instead of fixed steps.
+    real_time: bool,
     seq: u64,
     next_repo_id: u64,
     next_pull_id: u64,
@@ -191,6 +196,7 @@ impl GitState {
             org: org.to_owned(),
             repos: BTreeMap::new(),
             clock: CLOCK_START,
+            real_time: false,
             seq: 0,
             next_repo_id: 700_000_001,
             next_pull_id: 2_100_000_001,
@@ -205,8 +211,17 @@ impl GitState {
 
     /// Advances the simulated clock one step and returns the new time.
     pub fn tick(&mut self) -> u64 {
-        self.clock += CLOCK_STEP;
+        self.clock = if self.real_time {
+            (self.clock + 1).max(super::faults::now_epoch())
+        } else {
+            self.clock + CLOCK_STEP
+        };
         self.clock
+    }
+
+    /// From now on, changes are stamped with the real time.
+    pub fn use_real_time(&mut self) {
+        self.real_time = true;
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -388,7 +403,7 @@ impl GitState {
                 .get(head)
                 .and_then(|s| r.commits.get(s))
                 .and_then(|c| c.author.login.clone())
-                .unwrap_or_else(|| "release-manager".to_owned())
+                .unwrap_or_else(|| DEFAULT_LOGIN.to_owned())
         });
         let number = r.next_number;
         r.next_number += 1;
@@ -617,6 +632,17 @@ mod tests {
                 deletions: 0,
             }],
         }
+    }
+
+    #[test]
+    fn the_clock_steps_until_told_to_follow_real_time() {
+        let mut g = GitState::new("acme");
+        assert_eq!(g.tick(), CLOCK_START + CLOCK_STEP);
+        g.use_real_time();
+        let real = super::super::faults::now_epoch();
+        let t = g.tick();
+        assert!((real..real + 5).contains(&t), "{t} vs {real}");
+        assert!(g.tick() > t, "never still, never back");
     }
 
     #[test]
