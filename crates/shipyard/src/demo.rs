@@ -53,7 +53,7 @@ pub fn demo_config(
         web_url: None,
         org: sim.org(),
         token: Some(Secret::new(github_token)),
-        webhook_secret: None,
+        webhook_secret: Some(Secret::new(random_token("whsec_"))),
         repos: RepoFilter::default(),
         infra_paths: [
             "helm/**",
@@ -98,6 +98,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let github_token = random_token("ghs_");
     sim.set_token(Some(github_token.clone()));
     seed_demo(&sim);
+    sim.use_real_time();
 
     let (dir, _temp) = match opts.data {
         Some(d) => {
@@ -119,6 +120,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let db_url = format!("sqlite://{}", dir.join("shipyard.db").display());
     let (config, tokens) = demo_config(&sim, &github_token, addr, db_url);
+    if let Some(secret) = config
+        .github
+        .as_ref()
+        .and_then(|g| g.webhook_secret.as_ref())
+    {
+        sim.set_webhook(&format!("http://{addr}/webhooks/github"), secret.expose());
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server_config = config.clone();
@@ -147,15 +155,26 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         sim.repo_names().len()
     );
     println!("  Database: {}", dir.join("shipyard.db").display());
-    match first {
-        Ok(v) => println!(
-            "  A first release uat → master was created: {base}/releases/{}",
-            v.pointer("/release/id")
-                .and_then(|x| x.as_str())
-                .unwrap_or("?")
-        ),
-        Err(e) => println!("  Creating a first release failed: {e}"),
-    }
+    let builds = match &first {
+        Ok(v) => {
+            println!(
+                "  A first release uat → master was created: {base}/releases/{}",
+                v.pointer("/release/id")
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("?")
+            );
+            println!(
+                "  Its pull requests for {} merge in a moment, and their builds run in the \
+                 simulated GitHub Actions (watch the CI/CD section).",
+                DEMO_BUILDS.map(|b| b.repo).join(", ")
+            );
+            release_pulls(v)
+        }
+        Err(e) => {
+            println!("  Creating a first release failed: {e}");
+            Vec::new()
+        }
+    };
     println!();
     println!("  Sign in from a browser at {base}/ (development sign-in: pick a user)");
     println!();
@@ -171,8 +190,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!();
     println!("  Press Ctrl-C to stop.");
 
+    let play = async {
+        play_builds(&sim, &builds).await;
+        std::future::pending::<()>().await;
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
+        _ = play => {}
         result = server => {
             result.context("server task")??;
             return Ok(());
@@ -181,6 +205,99 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     sim.shutdown().await;
     Ok(())
+}
+
+/// A build the demo plays after merging a repo's release pull request.
+#[derive(Clone, Copy)]
+struct DemoBuild {
+    repo: &'static str,
+    chart_version: &'static str,
+    /// The first attempt fails and is re-run.
+    fails_first: bool,
+    /// The build is still running when the demo has played everything else.
+    keeps_running: bool,
+}
+
+const DEMO_BUILDS: [DemoBuild; 3] = [
+    DemoBuild {
+        repo: "auth-service",
+        chart_version: "3.0.7",
+        fails_first: false,
+        keeps_running: false,
+    },
+    DemoBuild {
+        repo: "payments",
+        chart_version: "1.9.3",
+        fails_first: true,
+        keeps_running: false,
+    },
+    DemoBuild {
+        repo: "user-service",
+        chart_version: "0.14.2",
+        fails_first: false,
+        keeps_running: true,
+    },
+];
+
+/// The open release pull request of each of [`DEMO_BUILDS`] in `release`.
+fn release_pulls(release: &serde_json::Value) -> Vec<(DemoBuild, u64)> {
+    let repos = release
+        .get("repos")
+        .and_then(|r| r.as_array())
+        .cloned()
+        .unwrap_or_default();
+    DEMO_BUILDS
+        .iter()
+        .filter_map(|b| {
+            let r = repos
+                .iter()
+                .find(|r| r.get("repo_name").and_then(|n| n.as_str()) == Some(b.repo))?;
+            (r.get("pr_state")?.as_str()? == "open").then_some(())?;
+            Some((*b, r.get("pr_number")?.as_u64()?))
+        })
+        .collect()
+}
+
+/// Merges the release pull requests of `builds` and plays their GitHub Actions runs over half a
+/// minute, as a CI would: queued, in progress, then a Helm job whose log names the chart version
+/// (one fails first and is re-run; one keeps running). Shipyard learns every step from the
+/// simulated GitHub's webhooks.
+async fn play_builds(sim: &SimGithub, builds: &[(DemoBuild, u64)]) {
+    use shipyard_sim::github::timestamped_log;
+    let pause = |secs| tokio::time::sleep(std::time::Duration::from_secs(secs));
+    pause(3).await;
+    let mut runs = Vec::new();
+    for (b, pr) in builds {
+        let sha = sim.merge_pr(b.repo, *pr);
+        runs.push((*b, sim.start_run(b.repo, "general.yaml", "master", &sha)));
+    }
+    pause(3).await;
+    for (_, run) in &runs {
+        sim.set_run_status(*run, "in_progress");
+    }
+    for (b, run) in runs.iter().filter(|(b, _)| !b.keeps_running) {
+        pause(6).await;
+        sim.add_job(
+            *run,
+            "build",
+            timestamped_log(&["cargo build --release", "ok"]),
+        );
+        if b.fails_first {
+            sim.complete_run(*run, "failure");
+            pause(6).await;
+            sim.rerun(*run);
+            pause(2).await;
+            sim.set_run_status(*run, "in_progress");
+            pause(6).await;
+        }
+        let log = format!("CHART_VERSION={}", b.chart_version);
+        sim.add_job(
+            *run,
+            "helm-publish",
+            timestamped_log(&["helm package charts/app", &log, "helm push done"]),
+        );
+        sim.complete_run(*run, "success");
+    }
 }
 
 /// Who deploys before whom in the demo org, declared through the API like a person would.

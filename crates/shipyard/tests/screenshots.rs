@@ -74,9 +74,22 @@ async fn screenshots_of_the_demo() {
     browser.client.set_window_size(1280, 760).await.unwrap();
     browser.screenshot(&dir.join("releases.png")).await;
 
-    browser.client.set_window_size(1280, 1900).await.unwrap();
+    browser.client.set_window_size(1280, 2300).await.unwrap();
     browser.goto(&release).await;
     browser.wait_for("#repos").await;
+    // The demo plays its builds for about half a minute; the page follows them live.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    while browser
+        .find("#ci tr[data-repo=\"payments\"][data-ci=\"success\"]")
+        .await
+        .is_none()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the demo's builds did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     browser.screenshot(&dir.join("release.png")).await;
 
     browser.client.set_window_size(400, 900).await.unwrap();
