@@ -322,3 +322,64 @@ async fn webhooks_are_off_without_a_secret() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_push_to_the_source_branch_refreshes_the_release_and_resets_its_sign_offs() {
+    let (server, secret) = server_with_webhooks(Backend::Sqlite).await;
+    server.sim.set_webhook(&hook_url(&server), &secret);
+    let id = server.create_release().await["release"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, d) = server
+        .post("dev", &format!("/api/releases/{id}/approve/dev"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(repo(&d, "billing")["commit_count"], 1);
+
+    // A push elsewhere changes nothing.
+    server.sim.create_branch("billing", "feature/x", "uat");
+    server
+        .sim
+        .commit("billing", "feature/x", commit("wip", "bob"));
+    server.sim.flush_webhooks().await;
+
+    // A new commit on `uat`: the release is refreshed by itself and the sign-off goes.
+    let sha = server
+        .sim
+        .commit("billing", "uat", commit("fix: late fix", "alice"));
+    server.sim.flush_webhooks().await;
+    let push = server
+        .sim
+        .deliveries()
+        .into_iter()
+        .rfind(|d| d.event == "push")
+        .unwrap();
+    assert_eq!(push.status, Some(202));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let detail = loop {
+        let (_, d) = server.get("viewer", &format!("/api/releases/{id}")).await;
+        if repo(&d, "billing")["head_sha"] == sha.as_str() {
+            break d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not refreshed: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(repo(&detail, "billing")["commit_count"], 2);
+    assert_eq!(detail["release"]["dev_approved_by"], Value::Null);
+    let (_, h) = server
+        .get("viewer", &format!("/api/releases/{id}/history"))
+        .await;
+    let entries = h["history"].as_array().unwrap();
+    let refreshes: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "refreshed")
+        .collect();
+    assert_eq!(refreshes.len(), 1, "one refresh for one push: {h}");
+    assert_eq!(refreshes[0]["actor"], "GitHub webhook");
+    assert!(
+        entries.iter().any(|e| e["action"] == "approvals_reset"),
+        "{h}"
+    );
+    server.stop().await;
+}
