@@ -17,9 +17,12 @@ use regex::Regex;
 use shipyard_core::change::PrState;
 use shipyard_core::chart::ChartVersionScanner;
 use shipyard_core::{Actor, ReleaseStatus};
+use shipyard_github::webhook::JobEvent;
 use shipyard_github::{Conditional, GithubError, WorkflowRun};
 use shipyard_store::{CiStatusRecord, NewHistory};
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Longest job log read for a chart version.
@@ -36,7 +39,13 @@ pub struct CiTracker {
     pattern: Regex,
     /// Unix seconds of the last verified webhook delivery; 0 before the first.
     last_webhook: AtomicI64,
+    /// Helm jobs announced by `workflow_job` webhooks, by run and attempt: the chart version
+    /// is then read without listing the run's jobs. A hint only (lost on restart).
+    helm_jobs: Mutex<HashMap<(u64, u64), u64>>,
 }
+
+/// Helm job hints kept at most; the oldest are dropped past this.
+const MAX_HELM_HINTS: usize = 10_000;
 
 /// What one round did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -77,7 +86,28 @@ impl CiTracker {
             helm_job: helm_job_pattern.to_lowercase(),
             pattern,
             last_webhook: AtomicI64::new(0),
+            helm_jobs: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes a `workflow_job` webhook: a Helm job's id saves listing the run's jobs later.
+    pub fn on_workflow_job(&self, job: &JobEvent) {
+        if !job.name.to_lowercase().contains(&self.helm_job) {
+            return;
+        }
+        let mut hints = self.helm_jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if hints.len() >= MAX_HELM_HINTS {
+            hints.clear();
+        }
+        let key = (job.run_id, u64::from(job.run_attempt));
+        // The first Helm job of the run counts, as when listing.
+        let id = hints.get(&key).map_or(job.id, |&known| known.min(job.id));
+        hints.insert(key, id);
+    }
+
+    fn helm_job_hint(&self, run_id: u64, attempt: u64) -> Option<u64> {
+        let hints = self.helm_jobs.lock().unwrap_or_else(|e| e.into_inner());
+        hints.get(&(run_id, attempt)).copied()
     }
 
     /// Notes that a verified webhook delivery arrived (of any event): GitHub is reaching us.
@@ -133,14 +163,28 @@ impl CiTracker {
             .store()
             .claim_due_ci_checks(now, lease, BATCH)
             .await?;
-        for rec in due {
+        let live = self.webhooks_live(now);
+        let mut due = due.into_iter();
+        while let Some(rec) = due.next() {
+            // While webhooks arrive, a new merge's run is announced by them: the first poll
+            // waits for the safety net instead of costing a request at once.
+            let first_poll = rec.tracking_started_at + self.settings.webhook_poll_interval;
+            if live && rec.run_id.is_none() && rec.checks == 0 && now < first_poll {
+                let mut later = rec;
+                later.next_check_at = first_poll;
+                self.engine.store().update_ci_status(&later).await?;
+                continue;
+            }
             round.checked += 1;
             match self.check(rec, now).await {
                 Ok(changed) => round.changed += usize::from(changed),
                 Err(GithubOrEngine::Github(GithubError::RateLimited { .. })) => {
-                    // The client now pauses every caller; the unchecked rows' leases run out
-                    // and they are claimed again once the pause ends.
+                    // The client now pauses every caller. Hand the other rows back (unchanged)
+                    // so they are due again as soon as the pause ends.
                     round.backed_off = true;
+                    for rest in due.by_ref() {
+                        self.engine.store().update_ci_status(&rest).await?;
+                    }
                     break;
                 }
                 Err(GithubOrEngine::Github(e)) => {
@@ -220,7 +264,9 @@ impl CiTracker {
         let (record, history) = match observe(&rec, observation, &self.settings_at(now), now) {
             Step::Store { record, history } => (record, history),
             Step::NeedsChart { record, run } => {
-                let version = self.chart_version(&rec.repo_name, run.id).await?;
+                let version = self
+                    .chart_version(&rec.repo_name, run.id, run.run_attempt)
+                    .await?;
                 succeeded(record, &run, version, now)
             }
         };
@@ -265,19 +311,26 @@ impl CiTracker {
         &self,
         repo: &str,
         run_id: u64,
+        attempt: u64,
     ) -> Result<Option<String>, GithubOrEngine> {
         let github = self.engine.github_or_unavailable()?;
-        let jobs = github.client.run_jobs(&github.org, repo, run_id).await?;
-        let Some(job) = jobs
-            .iter()
-            .find(|j| j.name.to_lowercase().contains(&self.helm_job))
-        else {
-            return Ok(None);
+        let job_id = match self.helm_job_hint(run_id, attempt) {
+            Some(id) => id,
+            None => {
+                let jobs = github.client.run_jobs(&github.org, repo, run_id).await?;
+                let Some(job) = jobs
+                    .iter()
+                    .find(|j| j.name.to_lowercase().contains(&self.helm_job))
+                else {
+                    return Ok(None);
+                };
+                job.id
+            }
         };
         let mut scanner = ChartVersionScanner::new(&self.pattern);
         let read = github
             .client
-            .stream_job_log(&github.org, repo, job.id, MAX_LOG_BYTES, |chunk| {
+            .stream_job_log(&github.org, repo, job_id, MAX_LOG_BYTES, |chunk| {
                 scanner.feed(chunk)
             })
             .await?;

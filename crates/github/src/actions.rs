@@ -130,7 +130,7 @@ pub(crate) struct RunWire {
     updated_at: String,
 }
 
-fn first_attempt() -> u32 {
+pub(crate) fn first_attempt() -> u32 {
     1
 }
 

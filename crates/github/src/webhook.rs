@@ -21,6 +21,17 @@ pub enum Event {
         /// The run as it is now.
         run: WorkflowRun,
     },
+    /// A job of a run was queued, started or completed.
+    WorkflowJob {
+        /// The repository's owner (the org).
+        owner: String,
+        /// The repository's name.
+        repo: String,
+        /// `queued`, `in_progress`, `completed` or `waiting`.
+        action: String,
+        /// The job.
+        job: JobEvent,
+    },
     /// A pull request was merged.
     PullRequestMerged {
         /// The repository's owner (the org).
@@ -52,6 +63,32 @@ pub enum Event {
     /// Anything else: a ping, another event, a pull request opened or closed unmerged, a tag
     /// push or a deleted branch.
     Ignored,
+}
+
+/// The job of a `workflow_job` delivery, as far as Shipyard cares.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct JobEvent {
+    /// Job id (what the job's log is fetched by).
+    pub id: u64,
+    /// The run it belongs to.
+    pub run_id: u64,
+    /// The run attempt it belongs to.
+    #[serde(default = "crate::actions::first_attempt")]
+    pub run_attempt: u32,
+    /// The job's name, e.g. `helm-publish`.
+    pub name: String,
+    /// `queued`, `in_progress`, `completed`, `waiting`.
+    #[serde(default)]
+    pub status: String,
+    /// Set once completed.
+    pub conclusion: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WorkflowJobPayload {
+    action: String,
+    workflow_job: JobEvent,
+    repository: Repository,
 }
 
 /// Why a delivery's body could not be read.
@@ -147,6 +184,15 @@ pub fn parse_event(event: &str, body: &[u8]) -> Result<Event, PayloadError> {
                 repo: p.repository.name,
                 action: p.action,
                 run,
+            })
+        }
+        "workflow_job" => {
+            let p: WorkflowJobPayload = read(body).map_err(bad)?;
+            Ok(Event::WorkflowJob {
+                owner: p.repository.owner.login,
+                repo: p.repository.name,
+                action: p.action,
+                job: p.workflow_job,
             })
         }
         "pull_request" => {
@@ -267,6 +313,26 @@ mod tests {
             assert_eq!(
                 run.conclusion.as_deref(),
                 raw["workflow_run"]["conclusion"].as_str(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_recorded_workflow_job_delivery_is_read() {
+        for (name, body) in fixtures("workflow_job.") {
+            let Ok(Event::WorkflowJob { action, job, .. }) = parse_event("workflow_job", &body)
+            else {
+                panic!("{name} was not read as a workflow job");
+            };
+            let raw: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(action, raw["action"], "{name}");
+            assert_eq!(job.id, raw["workflow_job"]["id"], "{name}");
+            assert_eq!(job.run_id, raw["workflow_job"]["run_id"], "{name}");
+            assert_eq!(job.name, raw["workflow_job"]["name"], "{name}");
+            assert_eq!(
+                job.conclusion.as_deref(),
+                raw["workflow_job"]["conclusion"].as_str(),
                 "{name}"
             );
         }

@@ -479,6 +479,85 @@ both_backends!(
 );
 
 both_backends!(
+    while_webhooks_arrive_requests_are_saved,
+    |backend| async move {
+        let w = world(backend, &["billing"]).await;
+        let t = tracker(&w.engine);
+        t.webhook_arrived();
+        let (id, shas) = release_with_merges(&w, &["billing"]).await;
+        let before = w.sim.request_count();
+
+        // The new merge is not polled at once: its run will be announced.
+        assert_eq!(t.tick().await.unwrap().checked, 0);
+        assert_eq!(w.sim.request_count(), before);
+        let r = row(&w, &id, "billing").await;
+        assert_eq!(
+            (r.checks, r.next_check_at),
+            (0, r.tracking_started_at + 300)
+        );
+
+        // The run by webhook, its Helm job too: the chart version costs only the log.
+        let run = w
+            .sim
+            .start_run("billing", "general.yaml", "master", &shas[0]);
+        let job = w.sim.add_job(
+            run,
+            "Helm publish",
+            timestamped_log(&["CHART_VERSION=5.5.5"]),
+        );
+        w.sim.complete_run(run, "success");
+        let github = w.engine.github().unwrap();
+        let done = github
+            .client
+            .workflow_run(ORG, "billing", run, None)
+            .await
+            .unwrap()
+            .fresh()
+            .unwrap();
+        t.on_workflow_job(&shipyard_github::webhook::JobEvent {
+            id: job,
+            run_id: run,
+            run_attempt: 1,
+            name: "Helm publish".into(),
+            status: "completed".into(),
+            conclusion: Some("success".into()),
+        });
+        let before = w.sim.request_count();
+        assert_eq!(t.on_workflow_run("billing", &done).await.unwrap(), 1);
+        let r = row(&w, &id, "billing").await;
+        assert_eq!(r.chart_version.as_deref(), Some("5.5.5"));
+        let asked: Vec<String> = w
+            .sim
+            .requests()
+            .into_iter()
+            .skip(before as usize)
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert!(
+            asked[0].ends_with(&format!("/jobs/{job}/logs")),
+            "{asked:?}"
+        );
+
+        // Without webhooks for a while, polling is back to its own pace.
+        w.clock.advance(3600);
+        assert!(!t.webhooks_live(w.clock_now()));
+        finish(w).await;
+    }
+);
+
+both_backends!(
+    without_webhooks_a_new_merge_is_polled_at_once,
+    |backend| async move {
+        let w = world(backend, &["billing"]).await;
+        let t = tracker(&w.engine);
+        release_with_merges(&w, &["billing"]).await;
+        assert_eq!(t.tick().await.unwrap().checked, 1);
+        finish(w).await;
+    }
+);
+
+both_backends!(
     shipyard_serve_tracks_builds_by_itself,
     |backend| async move {
         let server = TestServer::start_with(

@@ -2,6 +2,8 @@
 //! `github.webhook_secret`.
 //!
 //! - `workflow_run` (requested, in progress, completed) updates CI tracking at once;
+//! - `workflow_job` names the Helm job of a run, so its chart version is read without listing
+//!   the run's jobs;
 //! - `pull_request` closed and merged records the merge and starts CI tracking;
 //! - `push` to a release's source branch refreshes that release in the background, so new
 //!   commits reset its sign-offs (several pushes while a refresh runs lead to one more refresh);
@@ -99,6 +101,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     };
     let event = match event {
         Event::WorkflowRun { ref owner, .. }
+        | Event::WorkflowJob { ref owner, .. }
         | Event::PullRequestMerged { ref owner, .. }
         | Event::Push { ref owner, .. }
             if !org_matches(owner) =>
@@ -136,6 +139,12 @@ async fn handle(engine: Engine, hooks: Webhooks, event: Event) -> Result<usize, 
             Some(ci) => ci.on_workflow_run(&repo, &run).await,
             None => Ok(0),
         },
+        Event::WorkflowJob { job, .. } => {
+            if let Some(ci) = &hooks.ci {
+                ci.on_workflow_job(&job);
+            }
+            Ok(0)
+        }
         Event::PullRequestMerged {
             repo,
             number,
