@@ -529,6 +529,10 @@ async fn runs_and_pull_requests_are_delivered_as_signed_webhooks_in_order() {
     let expected = [
         ("workflow_run", Some("requested")),
         ("workflow_run", Some("in_progress")),
+        ("workflow_job", Some("in_progress")),
+        ("workflow_job", Some("in_progress")),
+        ("workflow_job", Some("completed")),
+        ("workflow_job", Some("completed")),
         ("workflow_run", Some("completed")),
         ("push", None),
         ("push", None),
@@ -544,7 +548,7 @@ async fn runs_and_pull_requests_are_delivered_as_signed_webhooks_in_order() {
             .map(|(e, a)| (e.to_string(), a.map(str::to_owned), Some(202)))
             .collect::<Vec<_>>()
     );
-    assert_eq!(got.len(), 9);
+    assert_eq!(got.len(), 13);
     for (received, delivery) in got.iter().zip(&deliveries) {
         assert_eq!(received.header("content-type"), "application/json");
         assert!(
@@ -563,9 +567,13 @@ async fn runs_and_pull_requests_are_delivered_as_signed_webhooks_in_order() {
     }
     let guids: std::collections::HashSet<&str> =
         deliveries.iter().map(|d| d.guid.as_str()).collect();
-    assert_eq!(guids.len(), 9);
+    assert_eq!(guids.len(), 13);
 
-    let statuses: Vec<(String, Value)> = got[..3]
+    let runs: Vec<&Received> = got
+        .iter()
+        .filter(|r| r.header("x-github-event") == "workflow_run")
+        .collect();
+    let statuses: Vec<(String, Value)> = runs
         .iter()
         .map(|r| {
             let v = r.json();
@@ -587,13 +595,38 @@ async fn runs_and_pull_requests_are_delivered_as_signed_webhooks_in_order() {
             ("completed".to_owned(), json!("success")),
         ]
     );
-    let pr = got[6].json();
+    let jobs: Vec<(String, String, Value)> = got[2..6]
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            assert_eq!(v["workflow_job"]["run_id"], run);
+            assert_eq!(v["repository"]["full_name"], "acme/svc");
+            (
+                v["workflow_job"]["name"].as_str().unwrap().to_owned(),
+                v["workflow_job"]["status"].as_str().unwrap().to_owned(),
+                v["workflow_job"]["conclusion"].clone(),
+            )
+        })
+        .collect();
+    let job = |name: &str, status: &str, conclusion: Value| {
+        (name.to_owned(), status.to_owned(), conclusion)
+    };
+    assert_eq!(
+        jobs,
+        [
+            job("build", "in_progress", Value::Null),
+            job("helm", "in_progress", Value::Null),
+            job("build", "completed", json!("success")),
+            job("helm", "completed", json!("success")),
+        ]
+    );
+    let pr = got[10].json();
     assert_eq!(pr["number"], merged);
     assert_eq!(pr["pull_request"]["merged"], true);
     assert_eq!(pr["pull_request"]["merge_commit_sha"], merge_sha.as_str());
     assert_eq!(pr["pull_request"]["base"]["ref"], "master");
     assert_eq!(pr["pull_request"]["head"]["ref"], "uat");
-    let pr = got[8].json();
+    let pr = got[12].json();
     assert_eq!(pr["number"], closed);
     assert_eq!(pr["pull_request"]["merged"], false);
     assert_eq!(pr["pull_request"]["state"], "closed");

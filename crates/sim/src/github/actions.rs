@@ -1,5 +1,6 @@
 //! GitHub Actions over REST: workflow runs, their jobs and the redirect to a job's log, in
-//! GitHub's shapes (`workflow-run`, `job`), plus the `workflow` object of webhook deliveries.
+//! GitHub's shapes (`workflow-run`, `job`), plus the `workflow_run` and `workflow_job` webhook
+//! deliveries.
 
 use std::cmp::Reverse;
 use std::sync::Arc;
@@ -194,6 +195,24 @@ pub(crate) fn job(inner: &Inner, git: &GitState, job: &Job) -> Value {
         "runner_name": runner(json!("GitHub Actions 7")),
         "runner_group_id": runner(json!(0)),
         "runner_group_name": runner(json!("GitHub Actions"))
+    })
+}
+
+/// A `workflow_job` delivery with `action` for `j`: the job as the REST API shows it, with the
+/// repository, organization and the run's actor.
+pub(crate) fn workflow_job_event(inner: &Inner, git: &GitState, j: &Job, action: &str) -> Value {
+    let Some(run) = git.actions.run(j.run_id) else {
+        return Value::Null;
+    };
+    let Some(r) = git.repo(&run.repo) else {
+        return Value::Null;
+    };
+    json!({
+        "action": action,
+        "workflow_job": job(inner, git, j),
+        "repository": payload::event_repo(inner, r),
+        "organization": payload::organization(inner),
+        "sender": payload::user(inner, &run.actor, "User")
     })
 }
 

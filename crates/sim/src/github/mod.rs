@@ -16,9 +16,10 @@
 //! [`SimGithub::add_job`] gives it jobs with logs. Job logs are downloaded the way GitHub hands
 //! them out: the API answers 302 to a short-lived URL on a second listener with another loopback
 //! address ([`SimGithub::log_url`]), which records every request ([`SimGithub::log_requests`]).
-//! With [`SimGithub::set_webhook`], runs that are created, start or complete and pull requests
-//! that are merged or closed are delivered as signed `workflow_run` and `pull_request` webhooks,
-//! and every change of a branch head (commit, merge, branch created, moved or deleted) as `push`.
+//! With [`SimGithub::set_webhook`], runs that are created, start or complete, jobs that are
+//! queued, start or complete and pull requests that are merged or closed are delivered as signed
+//! `workflow_run`, `workflow_job` and `pull_request` webhooks, and every change of a branch head
+//! (commit, merge, branch created, moved or deleted) as `push`.
 
 mod actions;
 mod encoding;
@@ -48,6 +49,7 @@ pub use seed::{seed_demo, seed_scale};
 use faults::Control;
 use hooks::{Hooks, Signature};
 use logs::LogHost;
+use runs::JobChange;
 use state::GitState;
 
 /// What a commit added by [`SimGithub::commit`] looks like.
@@ -575,25 +577,30 @@ impl SimGithub {
 
     /// Sets the status of a run that has not completed: `requested`, `queued`, `waiting`,
     /// `pending` or `in_progress` (jobs that follow the run move with it). Moving to
-    /// `in_progress` delivers `workflow_run` `in_progress`. Panics for `completed`: use
+    /// `in_progress` delivers `workflow_run` `in_progress`, then `workflow_job` `in_progress`
+    /// for each job that starts with the run, oldest first. Panics for `completed`: use
     /// [`SimGithub::complete_run`].
     pub fn set_run_status(&self, run_id: u64, status: &str) {
-        let was = {
+        let (was, started) = {
             let mut git = self.inner.git();
             let was = git.actions.run(run_id).map(|r| r.status.clone());
-            git.set_run_status(run_id, status);
-            was
+            (was, git.set_run_status(run_id, status))
         };
         if status == "in_progress" && was.as_deref() != Some("in_progress") {
             self.run_event(run_id, "in_progress");
         }
+        self.job_events(&started);
     }
 
     /// Completes a run with `conclusion` (`success`, `failure`, `cancelled`, `skipped`,
     /// `neutral`, `timed_out`, `action_required`, `startup_failure` or `stale`); jobs still
-    /// following the run end with it. Delivers `workflow_run` `completed`.
+    /// following the run end with it (`startup_failure` and `stale` end them with `failure`).
+    /// Delivers `workflow_job` `completed` for each of those jobs, oldest first, and only then
+    /// `workflow_run` `completed`, the order GitHub usually keeps: a receiver that sees the run
+    /// complete has already been told about its jobs.
     pub fn complete_run(&self, run_id: u64, conclusion: &str) {
-        self.inner.git().complete_run(run_id, conclusion);
+        let completed = self.inner.git().complete_run(run_id, conclusion);
+        self.job_events(&completed);
         self.run_event(run_id, "completed");
     }
 
@@ -609,15 +616,32 @@ impl SimGithub {
     /// Adds a job named `name` with log text `log` to the latest attempt of a run and returns
     /// the job id. The job takes the run's status (and its conclusion once the run completed)
     /// and follows the run until [`SimGithub::complete_job`] finishes it on its own.
+    ///
+    /// With a webhook set, delivers `workflow_job`: `queued` when the run has not started
+    /// (`requested`, `queued`, `waiting` or `pending`; the job's `status` is the run's),
+    /// `in_progress` when the run is in progress (the job starts at once), `completed` when the
+    /// run has completed. Later, the job's `in_progress` is delivered when its run moves to
+    /// `in_progress` ([`SimGithub::set_run_status`]) and its `completed` when it completes on
+    /// its own ([`SimGithub::complete_job`]) or with its run ([`SimGithub::complete_run`],
+    /// before the run's `workflow_run` `completed`).
     pub fn add_job(&self, run_id: u64, name: &str, log: impl Into<Vec<u8>>) -> u64 {
-        self.inner
-            .git()
-            .add_job(run_id, name, Bytes::from(log.into()))
+        let (id, action) = {
+            let mut git = self.inner.git();
+            let id = git.add_job(run_id, name, Bytes::from(log.into()));
+            let status = git.actions.job(id).map(|j| j.status.clone());
+            (id, runs::added_job_action(status.as_deref().unwrap_or("")))
+        };
+        self.job_events(&[(id, action)]);
+        id
     }
 
-    /// Completes one job with `conclusion`, whatever its run does.
+    /// Completes one job with `conclusion`, whatever its run does; the job no longer follows
+    /// its run. With a webhook set, delivers `workflow_job` `completed` right away (nothing when
+    /// the job had completed already), whether or not its run completes later; the run's
+    /// `workflow_run` `completed` comes only from [`SimGithub::complete_run`].
     pub fn complete_job(&self, job_id: u64, conclusion: &str) {
-        self.inner.git().complete_job(job_id, conclusion);
+        let completed = self.inner.git().complete_job(job_id, conclusion);
+        self.job_events(completed.as_slice());
     }
 
     /// Where the log of a job can be downloaded from.
@@ -645,7 +669,9 @@ impl SimGithub {
     /// A whole successful build of `workflow_file` for `head_sha` on `branch`: the run is
     /// queued, goes in progress, gets a `build` job and a `helm` job whose log (see
     /// [`timestamped_log`]) ends with `CHART_VERSION={chart_version}`, and completes with
-    /// `success`. Returns the run id; delivers `requested`, `in_progress` and `completed`.
+    /// `success`. Returns the run id; delivers `workflow_run` `requested` and `in_progress`,
+    /// `workflow_job` `in_progress` for `build` and for `helm`, `workflow_job` `completed` for
+    /// `build` and for `helm`, then `workflow_run` `completed`.
     pub fn successful_build(
         &self,
         repo: &str,
@@ -697,6 +723,26 @@ impl SimGithub {
         self.add_job(run, "helm", helm);
         self.complete_run(run, "success");
         run
+    }
+
+    /// Delivers `workflow_job` for each change, in the given order.
+    fn job_events(&self, changes: &[JobChange]) {
+        if changes.is_empty() || !lock(&self.inner.hooks).active() {
+            return;
+        }
+        let payloads: Vec<Value> = {
+            let git = self.inner.git();
+            changes
+                .iter()
+                .filter_map(|&(id, action)| {
+                    let job = git.actions.job(id)?;
+                    Some(actions::workflow_job_event(&self.inner, &git, job, action))
+                })
+                .collect()
+        };
+        for p in &payloads {
+            hooks::send(&self.inner, "workflow_job", p);
+        }
     }
 
     fn run_event(&self, run_id: u64, action: &str) {

@@ -88,6 +88,21 @@ pub(crate) struct Job {
     pub log_availability: LogAvailability,
 }
 
+/// A job changing in a way GitHub announces with a `workflow_job` delivery: the job's id and
+/// the delivery's `action` (`queued`, `in_progress` or `completed`).
+pub(crate) type JobChange = (u64, &'static str);
+
+/// The `workflow_job` action announcing a job that was just added with `status`: a job of a run
+/// that has not started is `queued` (whether the run is `queued`, `requested`, `waiting` or
+/// `pending`).
+pub(crate) fn added_job_action(status: &str) -> &'static str {
+    match status {
+        "in_progress" => "in_progress",
+        "completed" => "completed",
+        _ => "queued",
+    }
+}
+
 /// Every workflow, run and job of the organization.
 #[derive(Debug)]
 pub(crate) struct Actions {
@@ -175,10 +190,12 @@ impl Actions {
             .unwrap_or_else(|| panic!("simulated GitHub: no job {id}"))
     }
 
-    /// Moves the jobs of the run's current attempt that still follow it.
-    fn carry_jobs(&mut self, run_id: u64, now: u64) {
+    /// Moves the jobs of the run's current attempt that still follow it; returns the jobs that
+    /// started or completed, in id order.
+    fn carry_jobs(&mut self, run_id: u64, now: u64) -> Vec<JobChange> {
+        let mut changes = Vec::new();
         let Some(run) = self.runs.get(&run_id) else {
-            return;
+            return changes;
         };
         let (attempt, status, conclusion) =
             (run.run_attempt, run.status.clone(), run.conclusion.clone());
@@ -189,14 +206,17 @@ impl Actions {
         {
             if job.status != "in_progress" && status == "in_progress" {
                 job.started_at = now;
+                changes.push((job.id, "in_progress"));
             }
             job.status = status.clone();
             if let Some(c) = &conclusion {
                 job.conclusion = Some(job_conclusion(c));
                 job.completed_at = Some(now);
                 job.follows_run = false;
+                changes.push((job.id, "completed"));
             }
         }
+        changes
     }
 }
 
@@ -299,8 +319,8 @@ impl GitState {
         id
     }
 
-    /// Sets the status of a run that has not completed.
-    pub fn set_run_status(&mut self, run_id: u64, status: &str) {
+    /// Sets the status of a run that has not completed; returns the jobs that started with it.
+    pub fn set_run_status(&mut self, run_id: u64, status: &str) -> Vec<JobChange> {
         assert!(
             OPEN_STATUSES.contains(&status),
             "simulated GitHub: run status `{status}` is not one of {OPEN_STATUSES:?} \
@@ -314,11 +334,11 @@ impl GitState {
         );
         run.status = status.to_owned();
         run.updated_at = now;
-        self.actions.carry_jobs(run_id, now);
+        self.actions.carry_jobs(run_id, now)
     }
 
-    /// Completes a run with a conclusion; its unfinished jobs end with it.
-    pub fn complete_run(&mut self, run_id: u64, conclusion: &str) {
+    /// Completes a run with a conclusion; its unfinished jobs end with it and are returned.
+    pub fn complete_run(&mut self, run_id: u64, conclusion: &str) -> Vec<JobChange> {
         assert!(
             CONCLUSIONS.contains(&conclusion),
             "simulated GitHub: conclusion `{conclusion}` is not one of {CONCLUSIONS:?}"
@@ -328,7 +348,7 @@ impl GitState {
         run.status = "completed".to_owned();
         run.conclusion = Some(conclusion.to_owned());
         run.updated_at = now;
-        self.actions.carry_jobs(run_id, now);
+        self.actions.carry_jobs(run_id, now)
     }
 
     /// Starts the next attempt of a run: same id, `run_attempt` + 1, queued, no jobs yet.
@@ -379,18 +399,21 @@ impl GitState {
         id
     }
 
-    /// Completes one job on its own; it no longer follows its run.
-    pub fn complete_job(&mut self, job_id: u64, conclusion: &str) {
+    /// Completes one job on its own; it no longer follows its run. Returns the job when it had
+    /// not completed before.
+    pub fn complete_job(&mut self, job_id: u64, conclusion: &str) -> Option<JobChange> {
         assert!(
             CONCLUSIONS.contains(&conclusion),
             "simulated GitHub: conclusion `{conclusion}` is not one of {CONCLUSIONS:?}"
         );
         let now = self.tick();
         let job = self.actions.job_mut(job_id);
+        let was_completed = job.status == "completed";
         job.status = "completed".to_owned();
         job.conclusion = Some(job_conclusion(conclusion));
         job.completed_at = Some(now);
         job.follows_run = false;
+        (!was_completed).then_some((job_id, "completed"))
     }
 
     pub fn set_job_log(&mut self, job_id: u64, availability: LogAvailability) {
@@ -424,12 +447,17 @@ mod tests {
         );
 
         let job = g.add_job(a, "build", Bytes::from_static(b"hello"));
-        g.set_run_status(a, "in_progress");
+        let done = g.add_job(a, "lint", Bytes::new());
+        assert_eq!(g.complete_job(done, "success"), Some((done, "completed")));
+        assert_eq!(g.complete_job(done, "failure"), None);
+        assert_eq!(g.set_run_status(a, "waiting"), []);
+        assert_eq!(g.set_run_status(a, "in_progress"), [(job, "in_progress")]);
+        assert_eq!(g.set_run_status(a, "in_progress"), []);
         assert_eq!(
             g.actions.job(job).map(|j| j.status.as_str()),
             Some("in_progress")
         );
-        g.complete_run(a, "startup_failure");
+        assert_eq!(g.complete_run(a, "startup_failure"), [(job, "completed")]);
         let j = g.actions.job(job).expect("job");
         assert_eq!(j.conclusion.as_deref(), Some("failure"));
         assert!(j.completed_at.is_some());
@@ -439,6 +467,8 @@ mod tests {
         assert_eq!((r.run_attempt, r.status.as_str()), (2, "queued"));
         assert!(r.conclusion.is_none());
         assert_eq!(g.actions.jobs_of(a, Some(2)).count(), 0);
-        assert_eq!(g.actions.jobs_of(a, None).count(), 1);
+        assert_eq!(g.actions.jobs_of(a, None).count(), 2);
+        assert_eq!(added_job_action("waiting"), "queued");
+        assert_eq!(added_job_action("in_progress"), "in_progress");
     }
 }
