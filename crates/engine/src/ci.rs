@@ -154,6 +154,8 @@ impl CiTracker {
         };
         if github.client.rate_limit_pause().is_some() {
             // The client warned once when the pause began; asking now would only fail.
+            metrics::counter!("shipyard_ci_rounds_skipped_total", "reason" => "rate_limit")
+                .increment(1);
             round.backed_off = true;
             return Ok(round);
         }
@@ -164,6 +166,11 @@ impl CiTracker {
             .claim_due_ci_checks(now, lease, BATCH)
             .await?;
         let live = self.webhooks_live(now);
+        // How far behind the tracker runs: the longest a claimed row waited past its due time.
+        let lag = due.iter().map(|r| now - r.next_check_at).max().unwrap_or(0);
+        metrics::gauge!("shipyard_ci_due_checks").set(due.len() as f64);
+        metrics::gauge!("shipyard_ci_check_lag_seconds").set(lag.max(0) as f64);
+        metrics::counter!("shipyard_ci_rounds_total").increment(1);
         let mut due = due.into_iter();
         while let Some(rec) = due.next() {
             // While webhooks arrive, a new merge's run is announced by them: the first poll
@@ -297,6 +304,8 @@ impl CiTracker {
         }
         tx.commit().await.map_err(EngineError::from)?;
         if changed {
+            metrics::counter!("shipyard_ci_status_changes_total", "status" => record.status.as_str())
+                .increment(1);
             let mut kinds = vec![EventKind::Ci];
             if !history.is_empty() {
                 kinds.push(EventKind::History);

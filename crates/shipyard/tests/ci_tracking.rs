@@ -608,6 +608,24 @@ both_backends!(
             );
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
+        // The tracker's work shows in the metrics.
+        let metrics = server
+            .http
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for name in [
+            "shipyard_ci_rounds_total",
+            "shipyard_ci_due_checks",
+            "shipyard_ci_check_lag_seconds",
+            "shipyard_ci_status_changes_total{status=\"success\"}",
+        ] {
+            assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+        }
         server.stop().await;
     }
 );

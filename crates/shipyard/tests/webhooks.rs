@@ -162,6 +162,16 @@ both_backends!(
             polls,
             "every change came by webhook"
         );
+        let jobs_listed = server
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/jobs") && !r.path.contains("/logs"))
+            .count();
+        assert_eq!(
+            jobs_listed, 0,
+            "the workflow_job delivery named the Helm job"
+        );
         for d in server.sim.deliveries() {
             assert_eq!(
                 d.status,
