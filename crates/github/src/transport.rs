@@ -77,6 +77,8 @@ pub struct RequestStats {
     pub rate_limited: u64,
     /// Last `x-ratelimit-remaining` seen, or -1.
     pub rate_limit_remaining: i64,
+    /// Rate-limit pauses begun, each announced by one warning in the log.
+    pub rate_limit_pauses: u64,
 }
 
 /// An answer from GitHub whose status the caller interprets (anything but 5xx and rate limits).
@@ -128,6 +130,7 @@ struct Inner {
     retries: AtomicU64,
     not_modified: AtomicU64,
     rate_limited: AtomicU64,
+    pauses: AtomicU64,
     remaining: std::sync::atomic::AtomicI64,
 }
 
@@ -231,6 +234,7 @@ impl GitHub {
                 retries: AtomicU64::new(0),
                 not_modified: AtomicU64::new(0),
                 rate_limited: AtomicU64::new(0),
+                pauses: AtomicU64::new(0),
                 remaining: std::sync::atomic::AtomicI64::new(-1),
             }),
         })
@@ -250,6 +254,7 @@ impl GitHub {
             not_modified: i.not_modified.load(Ordering::Relaxed),
             rate_limited: i.rate_limited.load(Ordering::Relaxed),
             rate_limit_remaining: i.remaining.load(Ordering::Relaxed),
+            rate_limit_pauses: i.pauses.load(Ordering::Relaxed),
         }
     }
 
@@ -537,6 +542,7 @@ impl GitHub {
         let until = until.max(floor);
         let previous = self.inner.blocked_until.fetch_max(until, Ordering::SeqCst);
         if previous < now && !self.inner.warned.swap(true, Ordering::SeqCst) {
+            self.inner.pauses.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 resets_in_secs = until.saturating_sub(now),
                 "GitHub rate limit reached; pausing GitHub calls until it resets"

@@ -377,6 +377,11 @@ both_backends!(
         }
         assert_eq!(w.sim.request_count() - before, 1);
         assert_eq!(row(&w, &id, "billing").await.status, CiStatus::Pending);
+        assert_eq!(
+            w.engine.github().unwrap().client.stats().rate_limit_pauses,
+            1,
+            "one pause, one warning, however many rounds"
+        );
 
         // The window resets: tracking carries on and finishes both builds.
         w.sim.set_rate_limit(5000, 5000, reset + 3600);
