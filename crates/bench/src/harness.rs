@@ -67,6 +67,11 @@ impl Server {
     /// Starts the server on a fresh SQLite database with a development configuration: one
     /// user, `bench`, who may approve as a developer, and one API token for that user.
     pub async fn start(sim: &Sim) -> anyhow::Result<Server> {
+        Server::start_with(sim, |_| {}).await
+    }
+
+    /// [`Server::start`] with a last say on the configuration (e.g. turning webhooks on).
+    pub async fn start_with(sim: &Sim, adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Server> {
         let data = tempfile::tempdir().context("creating a temporary directory")?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -100,6 +105,7 @@ impl Server {
             token_sha256: shipyard_web::token_sha256_hex(&token),
             roles,
         });
+        adjust(&mut config);
 
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -15,6 +15,8 @@ mod browser;
 mod harness;
 mod p1;
 mod p3;
+mod p4;
+mod p6;
 mod table;
 
 use clap::Parser;
@@ -66,7 +68,7 @@ pub struct Scenario {
 }
 
 /// Every scenario, in table order.
-const SCENARIOS: &[&Scenario] = &[&p1::SCENARIO, &p3::SCENARIO];
+const SCENARIOS: &[&Scenario] = &[&p1::SCENARIO, &p3::SCENARIO, &p4::SCENARIO, &p6::SCENARIO];
 
 fn selected(only: &[String]) -> anyhow::Result<Vec<&'static Scenario>> {
     if only.is_empty() {

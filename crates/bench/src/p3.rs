@@ -187,7 +187,7 @@ fn report(m: &Measured) {
 }
 
 /// Why the browser cannot run, if it cannot.
-fn browser_missing() -> Option<String> {
+pub(crate) fn browser_missing() -> Option<String> {
     if !Path::new(browser::CHROMIUM).is_file() {
         return Some(format!("{} is missing", browser::CHROMIUM));
     }
@@ -234,7 +234,7 @@ async fn measure_page(server: &Server, p: Params) -> anyhow::Result<Measured> {
     }
 }
 
-fn panicked(e: tokio::task::JoinError) -> anyhow::Error {
+pub(crate) fn panicked(e: tokio::task::JoinError) -> anyhow::Error {
     if !e.is_panic() {
         return anyhow!("the browser session was cancelled: {e}");
     }
@@ -294,7 +294,7 @@ async fn drive(browser: &Browser, base: &str, id: &str, p: Params) -> anyhow::Re
 }
 
 /// Signs in as the bench user through the development sign-in page, as a person would.
-async fn sign_in(browser: &Browser, base: &str) -> anyhow::Result<()> {
+pub(crate) async fn sign_in(browser: &Browser, base: &str) -> anyhow::Result<()> {
     browser.goto(&format!("{base}/")).await;
     let at = browser
         .wait_for_url("the sign-in page", |u| u.path() == "/auth/login")
@@ -461,7 +461,7 @@ async fn fetch_html(
 }
 
 /// The median; the mean of the middle two for an even count; 0 for none.
-fn median(xs: &[f64]) -> f64 {
+pub(crate) fn median(xs: &[f64]) -> f64 {
     let mut sorted = xs.to_vec();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
@@ -473,7 +473,7 @@ fn median(xs: &[f64]) -> f64 {
 }
 
 /// The largest; 0 for none.
-fn worst(xs: &[f64]) -> f64 {
+pub(crate) fn worst(xs: &[f64]) -> f64 {
     xs.iter().copied().fold(0.0, f64::max)
 }
 
