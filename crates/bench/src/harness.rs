@@ -63,6 +63,27 @@ pub struct Server {
     _data: tempfile::TempDir,
 }
 
+/// A configuration for a server on `addr` against `sim`, with its SQLite database in `dir`:
+/// GitHub as the simulated org, the demo's infrastructure paths, nothing else.
+pub fn base_config(sim: &Sim, addr: std::net::SocketAddr, dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.server.listen = addr;
+    config.server.base_url = format!("http://{addr}");
+    config.database.url = format!("sqlite://{}", dir.join("shipyard.db").display());
+    config.github = Some(GithubConfig {
+        api_url: sim.github.url(),
+        graphql_url: Some(sim.github.graphql_url()),
+        web_url: None,
+        org: sim.github.org(),
+        token: Some(Secret::new(sim.token.clone())),
+        webhook_secret: None,
+        repos: RepoFilter::default(),
+        infra_paths: INFRA_PATHS.map(String::from).to_vec(),
+        concurrency: 8,
+    });
+    config
+}
+
 impl Server {
     /// Starts the server on a fresh SQLite database with a development configuration: one
     /// user, `bench`, who may approve as a developer, and one API token for that user.
@@ -78,21 +99,7 @@ impl Server {
             .context("binding a loopback port")?;
         let addr = listener.local_addr()?;
 
-        let mut config = Config::default();
-        config.server.listen = addr;
-        config.server.base_url = format!("http://{addr}");
-        config.database.url = format!("sqlite://{}", data.path().join("shipyard.db").display());
-        config.github = Some(GithubConfig {
-            api_url: sim.github.url(),
-            graphql_url: Some(sim.github.graphql_url()),
-            web_url: None,
-            org: sim.github.org(),
-            token: Some(Secret::new(sim.token.clone())),
-            webhook_secret: None,
-            repos: RepoFilter::default(),
-            infra_paths: INFRA_PATHS.map(String::from).to_vec(),
-            concurrency: 8,
-        });
+        let mut config = base_config(sim, addr, data.path());
         let roles = vec![Role::DevApprover];
         let token = random_token("sy_");
         config.auth.mode = AuthMode::Dev;

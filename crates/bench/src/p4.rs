@@ -19,12 +19,12 @@
 //! host GitHub redirects to is not an API request and is not counted. Every variant must end
 //! with every build `success` and its chart version read, or the scenario fails.
 
-use crate::harness::{ORG, Sim};
+use crate::harness::{Sim, base_config};
 use crate::table::{Row, Verdict, ratio};
 use crate::{Scenario, ScenarioFuture, Size};
 use anyhow::{Context, bail, ensure};
 use shipyard::demo::random_token;
-use shipyard_config::{Config, GithubConfig, RepoFilter, Secret};
+use shipyard_config::Secret;
 use shipyard_core::ci::CiStatus;
 use shipyard_core::{Actor, Role};
 use shipyard_engine::{Caller, Clock, ManualClock, NewRelease};
@@ -169,21 +169,10 @@ async fn track(p: Params, webhooks: bool) -> anyhow::Result<Cost> {
     let secret = random_token("whsec_");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let mut config = Config::default();
-    config.server.listen = addr;
-    config.server.base_url = format!("http://{addr}");
-    config.database.url = format!("sqlite://{}", data.path().join("shipyard.db").display());
-    config.github = Some(GithubConfig {
-        api_url: sim.github.url(),
-        graphql_url: Some(sim.github.graphql_url()),
-        web_url: None,
-        org: ORG.to_owned(),
-        token: Some(Secret::new(sim.token.clone())),
-        webhook_secret: webhooks.then(|| Secret::new(secret.clone())),
-        repos: RepoFilter::default(),
-        infra_paths: vec![],
-        concurrency: 8,
-    });
+    let mut config = base_config(&sim, addr, data.path());
+    if let Some(github) = config.github.as_mut() {
+        github.webhook_secret = webhooks.then(|| Secret::new(secret.clone()));
+    }
     config.ci.poll_interval = Duration::from_secs(NAIVE_POLL_SECS);
 
     let start = shipyard_engine::SystemClock.now();

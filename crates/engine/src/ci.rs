@@ -3,9 +3,9 @@
 //!
 //! All state is in `repo_ci_status`; in memory the tracker keeps only when the last webhook
 //! arrived: while webhooks keep arriving, polls are spaced `webhook_poll_interval` apart (the
-//! safety net), otherwise `poll_interval`. A rate limit pauses the GitHub client itself (every
-//! caller, one warning, on the same clock as the engine), and the tracker skips its rounds while
-//! that pause lasts. [`CiTracker::tick`] does one round (claim due
+//! safety net), otherwise `poll_interval`. A rate limit pauses the GitHub client itself until
+//! GitHub's reset (every caller, one warning, on the same clock as the engine); the tracker
+//! skips its rounds for that long, and at least `ci.rate_limit_backoff`. [`CiTracker::tick`] does one round (claim due
 //! rows, check each); `shipyard serve` repeats it. Tests call `tick` after advancing a
 //! `ManualClock`.
 
@@ -23,7 +23,7 @@ use shipyard_store::{CiStatusRecord, NewHistory};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// Longest job log read for a chart version.
 pub const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;
@@ -42,6 +42,12 @@ pub struct CiTracker {
     /// Helm jobs announced by `workflow_job` webhooks, by run and attempt: the chart version
     /// is then read without listing the run's jobs. A hint only (lost on restart).
     helm_jobs: Mutex<HashMap<(u64, u64), u64>>,
+    /// Shortest pause after a rate limit, in seconds (`ci.rate_limit_backoff`).
+    rate_limit_backoff: i64,
+    /// Unix seconds before which no round runs, after a rate limit.
+    resume_at: AtomicI64,
+    /// The client's count of rate-limit pauses when the tracker last looked.
+    pauses_seen: AtomicU64,
 }
 
 /// Helm job hints kept at most; the oldest are dropped past this.
@@ -73,12 +79,14 @@ fn seen(run: &WorkflowRun) -> RunSeen {
 }
 
 impl CiTracker {
-    /// A tracker for `engine` with the `ci` settings; `pattern` is `ci.chart_version_pattern`.
+    /// A tracker for `engine` with the `ci` settings; `pattern` is `ci.chart_version_pattern`,
+    /// `rate_limit_backoff` the shortest pause after a rate limit, in seconds.
     pub fn new(
         engine: Engine,
         settings: CiSettings,
         helm_job_pattern: &str,
         pattern: Regex,
+        rate_limit_backoff: i64,
     ) -> Self {
         CiTracker {
             engine,
@@ -87,7 +95,25 @@ impl CiTracker {
             pattern,
             last_webhook: AtomicI64::new(0),
             helm_jobs: Mutex::new(HashMap::new()),
+            rate_limit_backoff,
+            resume_at: AtomicI64::new(0),
+            pauses_seen: AtomicU64::new(0),
         }
+    }
+
+    /// Whether GitHub rate-limited anyone since the last look, even a limit short enough for
+    /// the client to wait out: background work then yields for the back-off.
+    fn rate_limited_since(&self, client: &shipyard_github::GitHub) -> bool {
+        let pauses = client.stats().rate_limit_pauses;
+        self.pauses_seen.swap(pauses, Ordering::SeqCst) < pauses
+    }
+
+    /// Skips rounds until `reset_in` seconds from `now`; for a limit that just began, at least
+    /// the configured back-off (counted from its start, not from each later look).
+    fn pause(&self, now: i64, reset_in: i64, began: bool) {
+        let floor = if began { self.rate_limit_backoff } else { 0 };
+        self.resume_at
+            .fetch_max(now + reset_in.max(floor), Ordering::SeqCst);
     }
 
     /// Notes a `workflow_job` webhook: a Helm job's id saves listing the run's jobs later.
@@ -152,8 +178,13 @@ impl CiTracker {
         let Some(github) = self.engine.github() else {
             return Ok(round);
         };
-        if github.client.rate_limit_pause().is_some() {
-            // The client warned once when the pause began; asking now would only fail.
+        // Someone met a rate limit (the client warned once): asking now would only fail.
+        let began = self.rate_limited_since(&github.client);
+        let client_pause = github.client.rate_limit_pause();
+        if began || client_pause.is_some() {
+            self.pause(now, client_pause.map_or(0, |p| p.as_secs() as i64), began);
+        }
+        if now < self.resume_at.load(Ordering::SeqCst) {
             metrics::counter!("shipyard_ci_rounds_skipped_total", "reason" => "rate_limit")
                 .increment(1);
             round.backed_off = true;
@@ -183,23 +214,36 @@ impl CiTracker {
                 continue;
             }
             round.checked += 1;
-            match self.check(rec, now).await {
-                Ok(changed) => round.changed += usize::from(changed),
-                Err(GithubOrEngine::Github(GithubError::RateLimited { .. })) => {
-                    // The client now pauses every caller. Hand the other rows back (unchanged)
-                    // so they are due again as soon as the pause ends.
-                    round.backed_off = true;
-                    for rest in due.by_ref() {
-                        self.engine.store().update_ci_status(&rest).await?;
-                    }
-                    break;
+            let outcome = self.check(rec, now).await;
+            let began = self.rate_limited_since(&github.client);
+            let limited = match outcome {
+                Err(GithubOrEngine::Github(GithubError::RateLimited { reset_in_secs })) => {
+                    Some(reset_in_secs as i64)
                 }
+                // A limit the client waited out: the check went through, the round stops.
+                _ if began => Some(0),
+                _ => None,
+            };
+            match outcome {
+                Ok(changed) => round.changed += usize::from(changed),
+                Err(GithubOrEngine::Github(GithubError::RateLimited { .. })) => {}
                 Err(GithubOrEngine::Github(e)) => {
                     // Transient (already retried by the client): the lease runs out and the
                     // row is checked again.
                     tracing::debug!(error = %e, "CI check failed; will retry");
                 }
                 Err(GithubOrEngine::Engine(e)) => return Err(e),
+            }
+            if let Some(reset_in) = limited {
+                // The client pauses every caller until GitHub's reset; the tracker waits at
+                // least its back-off. The other rows go back (unchanged), due again as soon as
+                // the pause ends.
+                self.pause(now, reset_in, began);
+                round.backed_off = true;
+                for rest in due.by_ref() {
+                    self.engine.store().update_ci_status(&rest).await?;
+                }
+                break;
             }
         }
         Ok(round)

@@ -27,7 +27,6 @@ pub fn github_setup(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Op
         gh.token.as_ref().map(|t| t.expose().to_owned()),
     );
     options.concurrency = gh.concurrency;
-    options.rate_limit_floor = config.ci.rate_limit_backoff;
     options.clock = clock;
     let client = GitHub::new(options).context("starting the GitHub client")?;
     Ok(Some(GithubSetup {
@@ -166,6 +165,7 @@ pub fn ci_tracker(config: &Config, engine: &Engine) -> anyhow::Result<Option<CiT
         settings,
         &ci.helm_job_pattern,
         pattern,
+        ci.rate_limit_backoff.as_secs() as i64,
     )))
 }
 

@@ -61,6 +61,7 @@ fn tracker_with(engine: &Engine, settings: CiSettings) -> CiTracker {
         settings,
         "helm",
         Regex::new(DEFAULT_PATTERN).unwrap(),
+        300,
     )
 }
 
@@ -383,13 +384,12 @@ both_backends!(
             "one pause, one warning, however many rounds"
         );
 
-        // The window resets: tracking carries on and finishes both builds.
+        // The window resets: tracking carries on at once and finishes both builds.
         w.sim.set_rate_limit(5000, 5000, reset + 3600);
         w.clock.advance(30);
-        for _ in 0..5 {
-            t.tick().await.unwrap();
-            w.clock.advance(120);
-        }
+        let round = t.tick().await.unwrap();
+        assert!(!round.backed_off, "{round:?}");
+        assert_eq!(round.checked, 2);
         for repo in ["billing", "payments"] {
             let r = row(&w, &id, repo).await;
             assert_eq!(r.status, CiStatus::Success, "{repo}");
@@ -400,27 +400,40 @@ both_backends!(
 );
 
 both_backends!(
-    a_short_rate_limit_still_pauses_for_the_configured_floor,
+    a_short_rate_limit_still_pauses_tracking_for_the_configured_back_off,
     |backend| async move {
-        let w = world(backend, &["billing"]).await;
-        let (id, shas) = release_with_merges(&w, &["billing"]).await;
+        let w = world(backend, &["billing", "payments"]).await;
+        let (id, shas) = release_with_merges(&w, &["billing", "payments"]).await;
         let t = tracker(&w.engine);
-        w.sim
-            .successful_build("billing", "general.yaml", "master", &shas[0], "3.1.4");
-        // A secondary limit asking for 1 s: the pause is still ci.rate_limit_backoff (5 min).
+        for (repo, sha) in ["billing", "payments"].iter().zip(&shas) {
+            w.sim
+                .successful_build(repo, "general.yaml", "master", sha, "3.1.4");
+        }
+        // A secondary limit asking for 1 s: the client waits it out and the check goes
+        // through, but tracking (background work) then yields for ci.rate_limit_backoff.
         w.sim
             .push_faults([shipyard_sim::github::Fault::SecondaryRateLimit {
                 retry_after_secs: 1,
             }]);
-        assert!(t.tick().await.unwrap().backed_off);
+        let round = t.tick().await.unwrap();
+        assert!(round.backed_off, "{round:?}");
+        assert_eq!(round.checked, 1, "the round stops after the limit");
+        let done = |r: &CiStatusRecord| r.status == CiStatus::Success;
+        let first = [
+            row(&w, &id, "billing").await,
+            row(&w, &id, "payments").await,
+        ];
+        assert_eq!(first.iter().filter(|r| done(r)).count(), 1, "{first:?}");
         w.clock.advance(299);
         assert!(t.tick().await.unwrap().backed_off);
         w.clock.advance(1);
-        // The claimed row's lease runs out (at most four poll intervals, 2 min here) before.
-        t.tick().await.unwrap();
-        let r = row(&w, &id, "billing").await;
-        assert_eq!(r.status, CiStatus::Success);
-        assert_eq!(r.chart_version.as_deref(), Some("3.1.4"));
+        let round = t.tick().await.unwrap();
+        assert!(!round.backed_off, "{round:?}");
+        for repo in ["billing", "payments"] {
+            let r = row(&w, &id, repo).await;
+            assert_eq!(r.status, CiStatus::Success, "{repo}");
+            assert_eq!(r.chart_version.as_deref(), Some("3.1.4"), "{repo}");
+        }
         finish(w).await;
     }
 );

@@ -953,6 +953,8 @@ async fn ci_badges_follow_webhooks_live() {
     let run = server
         .sim
         .start_run("billing", "general.yaml", "master", &sha);
+    // The run number, once the delivery of the queued run has been answered (and applied).
+    server.sim.flush_webhooks().await;
     let (_, ci) = server
         .get("viewer", &format!("/api/releases/{id}/ci-status"))
         .await;
