@@ -74,6 +74,7 @@ macro_rules! on_tx {
 
 mod ci;
 mod error;
+mod outbox;
 mod records;
 mod releases;
 mod rows;
@@ -85,6 +86,7 @@ mod tx;
 pub mod testing;
 
 pub use error::StoreError;
+pub use outbox::{NewNotification, NotificationRecord};
 pub use records::{
     ApiTokenRecord, CiStatusRecord, HistoryRecord, NewHistory, ReleaseFilter, ReleasePage,
     ReleaseRecord, ReleaseSummaryRecord, RepoRecord,
