@@ -105,6 +105,8 @@ impl From<GithubError> for EngineError {
 pub struct EngineSettings {
     /// `approvals.allow_same_user`.
     pub allow_same_user: bool,
+    /// `server.base_url`, for links to a release's page in chat notifications (none when empty).
+    pub base_url: String,
 }
 
 /// The use cases, ready to be shared by the web edge, the bot and the trackers.

@@ -15,9 +15,10 @@ use shipyard_core::refresh::{StoredRepo, plan_refresh};
 use shipyard_core::release::{
     Approval, SignOffOutcome, SignOffs, check_status_change, fingerprint,
 };
-use shipyard_core::{BranchName, ReleaseId, ReleaseStatus, SignOffKind};
+use shipyard_core::{Actor, BranchName, ReleaseId, ReleaseStatus, SignOffKind};
 use shipyard_store::{
-    CiStatusRecord, NewHistory, ReleaseFilter, ReleasePage, ReleaseRecord, RepoRecord, StoreError,
+    CiStatusRecord, NewHistory, NewNotification, ReleaseFilter, ReleasePage, ReleaseRecord,
+    RepoRecord, StoreError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -110,11 +111,15 @@ pub(crate) enum RepoOp {
 /// A mutation in progress: the locked release, its repos, and what to write.
 pub(crate) struct Change<'a> {
     caller: &'a Caller,
+    /// `server.base_url`, for links in notifications.
+    base_url: &'a str,
     now: i64,
     pub(crate) release: ReleaseRecord,
     pub(crate) repos: Vec<RepoRecord>,
     pub(crate) ops: Vec<RepoOp>,
     history: Vec<NewHistory>,
+    /// Chat notifications owed because of this change, written to the outbox with it.
+    notifications: Vec<NewNotification>,
     events: BTreeSet<EventKind>,
     release_dirty: bool,
 }
@@ -152,6 +157,7 @@ impl Change<'_> {
         if before != a.status {
             if a.status == ReleaseStatus::Approved {
                 self.release.approval_cycle += 1;
+                self.notify_ready();
             }
             self.record(
                 HistoryAction::StatusChanged,
@@ -159,6 +165,48 @@ impl Change<'_> {
             );
             self.touch(EventKind::Updated);
         }
+    }
+
+    /// "Release Ready to Deploy", once per approval cycle, for a release started from chat.
+    fn notify_ready(&mut self) {
+        let Some(channel) = self.release.channel_id.clone() else {
+            return;
+        };
+        let r = &self.release;
+        let included = self.repos.iter().filter(|x| !x.excluded).count();
+        let by = |s: &Option<shipyard_core::release::SignOff>, label: &str| {
+            s.as_ref()
+                .map(|s| format!("{} ({label})", chat_name(&s.by)))
+                .unwrap_or_else(|| format!("nobody ({label})"))
+        };
+        let mut message = format!(
+            "✅ **Release Ready to Deploy**\n`{}` → `{}` | {included} {}\nApproved by: {}, {}",
+            r.source_branch,
+            r.dest_branch,
+            if included == 1 {
+                "repository"
+            } else {
+                "repositories"
+            },
+            by(&r.sign_offs.dev, "Dev"),
+            by(&r.sign_offs.qa, "QA"),
+        );
+        if !self.base_url.is_empty() {
+            message.push_str(&format!(
+                "\n[View Details]({}/releases/{})",
+                self.base_url.trim_end_matches('/'),
+                r.id
+            ));
+        }
+        self.notifications.push(NewNotification {
+            idempotency_key: format!("ready:{}:{}", r.id, r.approval_cycle),
+            release_id: r.id.clone(),
+            kind: "ready".into(),
+            channel_id: channel,
+            root_id: None,
+            message,
+            created_at: self.now,
+        });
     }
 
     fn read_only_guard(&self) -> Result<(), EngineError> {
@@ -192,6 +240,15 @@ impl Change<'_> {
             self.set_approval(approval);
         }
         Ok(())
+    }
+}
+
+/// How a person is named in chat: `@username` for someone who came from Mattermost, else
+/// their display name.
+fn chat_name(actor: &Actor) -> String {
+    match actor.subject.strip_prefix("mattermost:") {
+        Some(username) => format!("@{username}"),
+        None => actor.name.clone(),
     }
 }
 
@@ -413,11 +470,13 @@ impl Engine {
         let repos = tx.repos(&id).await?;
         let mut change = Change {
             caller,
+            base_url: &self.inner.settings.base_url,
             now: self.now(),
             release,
             repos,
             ops: Vec::new(),
             history: Vec::new(),
+            notifications: Vec::new(),
             events: BTreeSet::new(),
             release_dirty: false,
         };
@@ -442,6 +501,9 @@ impl Engine {
         let version = tx.save_release(&change.release).await?;
         for h in &change.history {
             tx.append_history(&id, h).await?;
+        }
+        for n in &change.notifications {
+            tx.enqueue_notification(n).await?;
         }
         let repos = tx.repos(&id).await?;
         let mut release = change.release;

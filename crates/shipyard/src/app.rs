@@ -103,6 +103,7 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         github_setup(config, clock.clone())?,
         EngineSettings {
             allow_same_user: config.approvals.allow_same_user,
+            base_url: config.server.base_url.clone(),
         },
         clock,
     );
