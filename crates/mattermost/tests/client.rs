@@ -1,0 +1,259 @@
+//! The REST client against the simulated Mattermost, over real sockets.
+
+use serde_json::{Map, json};
+use shipyard_mattermost::{Mattermost, MattermostError, MattermostOptions, NewPost};
+use shipyard_sim::mattermost::{RestFault, SimMattermost};
+use std::time::{Duration, Instant};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const TOKEN: &str = "bot-token";
+
+/// A sim with the bot `shipyard` (token [`TOKEN`]) and person `alice` in `acme/releases`.
+struct World {
+    sim: SimMattermost,
+    bot: String,
+    channel: String,
+}
+
+async fn world() -> std::io::Result<World> {
+    let sim = SimMattermost::start().await?;
+    let bot = sim.add_bot("shipyard", TOKEN);
+    let alice = sim.add_user("alice");
+    let channel = sim.add_channel("acme", "releases");
+    sim.add_member(&channel, &bot);
+    sim.add_member(&channel, &alice);
+    Ok(World { sim, bot, channel })
+}
+
+fn options(url: &str, token: &str) -> MattermostOptions {
+    let mut opts = MattermostOptions::new(url, token);
+    opts.request_timeout = Duration::from_secs(5);
+    opts.max_retries = 3;
+    opts.retry_base = Duration::from_millis(10);
+    opts.retry_cap = Duration::from_millis(50);
+    opts.max_rate_limit_wait = Duration::from_secs(5);
+    opts
+}
+
+fn client(sim: &SimMattermost) -> Result<Mattermost, MattermostError> {
+    Mattermost::new(options(&sim.url(), TOKEN))
+}
+
+#[tokio::test]
+async fn me_is_the_bot() -> TestResult {
+    let w = world().await?;
+    let me = client(&w.sim)?.me().await?;
+    assert_eq!(me.id, w.bot);
+    assert_eq!(me.username, "shipyard");
+    assert!(me.is_bot);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bad_token_is_unauthorized_with_the_servers_message() -> TestResult {
+    let w = world().await?;
+    let mm = Mattermost::new(options(&w.sim.url(), "wrong"))?;
+    let err = mm.me().await.err();
+    assert_eq!(
+        err,
+        Some(MattermostError::Unauthorized(
+            "Invalid or expired session, please login again.".into()
+        ))
+    );
+    assert_eq!(w.sim.rest_requests(), 1, "a 401 is not retried");
+    Ok(())
+}
+
+#[tokio::test]
+async fn posts_replies_and_props_round_trip() -> TestResult {
+    let w = world().await?;
+    let mm = client(&w.sim)?;
+    let mut props = Map::new();
+    props.insert("shipyard_key".into(), json!("release-42"));
+    let root = mm
+        .create_post(&NewPost {
+            channel_id: w.channel.clone(),
+            message: "Release 42 is rolling out".into(),
+            root_id: None,
+            props,
+        })
+        .await?;
+    assert_eq!(root.channel_id, w.channel);
+    assert_eq!(root.user_id, w.bot);
+    assert_eq!(root.message, "Release 42 is rolling out");
+    assert_eq!(root.root_id, "");
+    assert_eq!(root.edit_at, 0);
+    assert!(root.create_at > 0);
+    assert_eq!(root.props.get("shipyard_key"), Some(&json!("release-42")));
+    assert_eq!(root.props.get("from_bot"), Some(&json!("true")));
+
+    let reply = mm
+        .create_post(&NewPost {
+            root_id: Some(root.id.clone()),
+            ..NewPost::new(w.channel.clone(), "canary is healthy")
+        })
+        .await?;
+    assert_eq!(reply.root_id, root.id);
+
+    let stored = w.sim.post(&root.id).ok_or("root post not stored")?;
+    assert_eq!(stored.props.get("shipyard_key"), Some(&json!("release-42")));
+    assert_eq!(w.sim.posts().len(), 2);
+
+    let read = mm.post(&root.id).await?.ok_or("root post not found")?;
+    assert_eq!(read, root);
+    Ok(())
+}
+
+#[tokio::test]
+async fn patch_post_edits_the_message() -> TestResult {
+    let w = world().await?;
+    let mm = client(&w.sim)?;
+    let post = mm
+        .create_post(&NewPost::new(w.channel.clone(), "deploying…"))
+        .await?;
+    let edited = mm.patch_post(&post.id, "deployed").await?;
+    assert_eq!(edited.id, post.id);
+    assert_eq!(edited.message, "deployed");
+    assert!(edited.edit_at > 0);
+    assert!(edited.update_at > post.update_at);
+    let stored = w.sim.post(&post.id).ok_or("post not stored")?;
+    assert_eq!(stored.message, "deployed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unknown_post_is_none() -> TestResult {
+    let w = world().await?;
+    assert_eq!(client(&w.sim)?.post("nosuchpost").await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn posting_outside_the_bots_channels_is_forbidden() -> TestResult {
+    let w = world().await?;
+    let other = w.sim.add_channel("acme", "private-ish");
+    let err = client(&w.sim)?
+        .create_post(&NewPost::new(other, "hello?"))
+        .await
+        .err();
+    assert_eq!(
+        err,
+        Some(MattermostError::Forbidden(
+            "You do not have the appropriate permissions.".into()
+        ))
+    );
+    assert!(w.sim.posts().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invalid_post_is_rejected() -> TestResult {
+    let w = world().await?;
+    let err = client(&w.sim)?
+        .create_post(&NewPost::new(w.channel.clone(), "  "))
+        .await
+        .err();
+    assert_eq!(
+        err,
+        Some(MattermostError::Rejected {
+            status: 400,
+            message: "Invalid Message.".into()
+        })
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn server_errors_are_retried() -> TestResult {
+    let w = world().await?;
+    w.sim
+        .push_rest_faults([RestFault::Status(500), RestFault::Status(503)]);
+    let post = client(&w.sim)?
+        .create_post(&NewPost::new(w.channel.clone(), "third time lucky"))
+        .await?;
+    assert_eq!(post.message, "third time lucky");
+    assert_eq!(w.sim.rest_requests(), 3);
+    assert_eq!(w.sim.posts().len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn server_errors_beyond_the_retries_are_unavailable() -> TestResult {
+    let w = world().await?;
+    w.sim.push_rest_faults([RestFault::Status(502); 4]);
+    let err = client(&w.sim)?.me().await.err();
+    assert!(
+        matches!(&err, Some(MattermostError::Unavailable(m)) if m.contains("502") && m.contains("Injected fault.")),
+        "{err:?}"
+    );
+    assert_eq!(w.sim.rest_requests(), 4, "one attempt and three retries");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_short_rate_limit_is_waited_out() -> TestResult {
+    let w = world().await?;
+    w.sim.push_rest_faults([RestFault::TooManyRequests {
+        retry_after_secs: 1,
+    }]);
+    let started = Instant::now();
+    let me = client(&w.sim)?.me().await?;
+    assert_eq!(me.id, w.bot);
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(w.sim.rest_requests(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_long_rate_limit_fails_at_once() -> TestResult {
+    let w = world().await?;
+    w.sim.push_rest_faults([RestFault::TooManyRequests {
+        retry_after_secs: 120,
+    }]);
+    let started = Instant::now();
+    let err = client(&w.sim)?.me().await.err();
+    assert_eq!(
+        err,
+        Some(MattermostError::RateLimited {
+            retry_after_secs: 120
+        })
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(w.sim.rest_requests(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stopped_server_is_unavailable_after_retries() -> TestResult {
+    let w = world().await?;
+    let url = w.sim.url();
+    w.sim.shutdown().await;
+    let mm = Mattermost::new(options(&url, TOKEN))?;
+    let started = Instant::now();
+    let err = mm.me().await.err();
+    assert!(
+        matches!(&err, Some(MattermostError::Unavailable(_))),
+        "{err:?}"
+    );
+    // Three backoffs of at most 50 ms each, plus refused connections.
+    assert!(started.elapsed() < Duration::from_secs(3));
+    Ok(())
+}
+
+#[tokio::test]
+async fn websocket_url_matches_the_server() -> TestResult {
+    let w = world().await?;
+    assert_eq!(client(&w.sim)?.websocket_url(), w.sim.websocket_url());
+    Ok(())
+}
+
+#[tokio::test]
+async fn clones_share_one_client() -> TestResult {
+    let w = world().await?;
+    let mm = client(&w.sim)?;
+    let other = mm.clone();
+    let (a, b) = tokio::join!(other.me(), mm.me());
+    assert_eq!(a?.id, b?.id);
+    Ok(())
+}
