@@ -246,28 +246,9 @@ impl Store {
         lease_secs: i64,
         limit: u32,
     ) -> Result<Vec<CiStatusRecord>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let lease_until = now.saturating_add(lease_secs);
-        let raw: Vec<RawCiStatus> = match &self.db {
-            Db::Sqlite(pool) => {
-                sqlx::query_as(CLAIM_DUE_SQLITE)
-                    .bind(now)
-                    .bind(lease_until)
-                    .bind(i64::from(limit))
-                    .fetch_all(pool)
-                    .await?
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_as(CLAIM_DUE_POSTGRES)
-                    .bind(now)
-                    .bind(lease_until)
-                    .bind(i64::from(limit))
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
+        let raw: Vec<RawCiStatus> = self
+            .claim_leased(CLAIM_DUE_SQLITE, CLAIM_DUE_POSTGRES, now, lease_secs, limit)
+            .await?;
         into_records(raw).map(oldest_due_first)
     }
 

@@ -73,6 +73,7 @@ macro_rules! on_tx {
 }
 
 mod ci;
+mod claim;
 mod error;
 mod outbox;
 mod records;

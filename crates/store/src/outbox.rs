@@ -8,7 +8,7 @@
 
 use crate::error::StoreError;
 use crate::rows::release_id;
-use crate::{Db, Store, Tx};
+use crate::{Store, Tx};
 use shipyard_core::{ReleaseId, UnixTime};
 
 /// A notification to enqueue.
@@ -221,28 +221,9 @@ impl Store {
         lease_secs: i64,
         limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let lease_until = now.saturating_add(lease_secs);
-        let raw: Vec<RawNotification> = match &self.db {
-            Db::Sqlite(pool) => {
-                sqlx::query_as(CLAIM_SQLITE)
-                    .bind(now)
-                    .bind(lease_until)
-                    .bind(i64::from(limit))
-                    .fetch_all(pool)
-                    .await?
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_as(CLAIM_POSTGRES)
-                    .bind(now)
-                    .bind(lease_until)
-                    .bind(i64::from(limit))
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
+        let raw: Vec<RawNotification> = self
+            .claim_leased(CLAIM_SQLITE, CLAIM_POSTGRES, now, lease_secs, limit)
+            .await?;
         into_records(raw)
     }
 
