@@ -16,6 +16,7 @@
 //! - `ci`: CI tracking, one row per release repo: leases for the poller, version-checked
 //!   updates, per-release summaries.
 //! - `tokens`: API tokens.
+//! - `outbox`: chat notifications owed; `leader`: one process leading a singleton task.
 //! - `records`: the public records; `rows`: raw rows and their parsing.
 //! - `testing` (feature `testing`): fresh databases on either backend for tests.
 //!
@@ -75,6 +76,7 @@ macro_rules! on_tx {
 mod ci;
 mod claim;
 mod error;
+mod leader;
 mod outbox;
 mod records;
 mod releases;
@@ -87,6 +89,7 @@ mod tx;
 pub mod testing;
 
 pub use error::StoreError;
+pub use leader::Leadership;
 pub use outbox::{NewNotification, NotificationRecord};
 pub use records::{
     ApiTokenRecord, CiStatusRecord, HistoryRecord, NewHistory, ReleaseFilter, ReleasePage,

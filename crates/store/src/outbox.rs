@@ -265,6 +265,24 @@ impl Store {
 }
 
 impl Tx {
+    /// [`Store::mark_notification_sent`] inside this transaction, so that what the post
+    /// changes (e.g. the release's summary post id, a history entry) commits with it.
+    pub async fn mark_notification_sent(
+        &mut self,
+        id: i64,
+        post_id: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let rows = on_tx!(self, c => sqlx::query(MARK_SENT)
+            .bind(id)
+            .bind(now)
+            .bind(post_id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(rows == 1)
+    }
+
     /// Enqueues `n` in this transaction, so it is sent exactly when the change that causes it
     /// commits; `false` when its occasion was enqueued before.
     pub async fn enqueue_notification(&mut self, n: &NewNotification) -> Result<bool, StoreError> {

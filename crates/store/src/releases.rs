@@ -97,6 +97,18 @@ impl Store {
         repos: &[RepoChange],
         history: &[NewHistory],
     ) -> Result<(), StoreError> {
+        self.insert_release_notifying(release, repos, history, &[])
+            .await
+    }
+
+    /// As [`Store::insert_release`], also enqueueing `notifications` in the same transaction.
+    pub async fn insert_release_notifying(
+        &self,
+        release: &ReleaseRecord,
+        repos: &[RepoChange],
+        history: &[NewHistory],
+        notifications: &[crate::NewNotification],
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         tx.insert_release(release).await?;
         for repo in repos {
@@ -104,6 +116,9 @@ impl Store {
         }
         for h in history {
             tx.append_history(&release.id, h).await?;
+        }
+        for n in notifications {
+            tx.enqueue_notification(n).await?;
         }
         tx.commit().await
     }
