@@ -1,7 +1,7 @@
 //! The client: options, one exchange with Mattermost (retries, rate limits) and the endpoints.
 
 use crate::MattermostError;
-use crate::model::{NewPost, Post, User};
+use crate::model::{NewPost, Post, PostList, User};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use std::sync::Arc;
@@ -152,6 +152,17 @@ impl Mattermost {
         decode(success(answer)?)
     }
 
+    /// A user by id (`GET /api/v4/users/{id}`); `None` when Mattermost answers 404.
+    pub async fn user(&self, user_id: &str) -> Result<Option<User>, MattermostError> {
+        let answer = self
+            .exchange(Method::GET, &["users", user_id], None)
+            .await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        decode(success(answer)?).map(Some)
+    }
+
     /// Creates a post (`POST /api/v4/posts`).
     ///
     /// Retried like every call, so a post whose answer was lost can be created twice; see
@@ -182,6 +193,25 @@ impl Mattermost {
         decode(success(answer)?).map(Some)
     }
 
+    /// The posts of a channel created or changed at or after `since_ms` (Unix milliseconds),
+    /// oldest first by `create_at`, then by id
+    /// (`GET /api/v4/channels/{id}/posts?since=…`).
+    ///
+    /// Meant for catching up after a gap in the event stream. Edited posts come back with their
+    /// new message, so the list can hold posts created long before `since_ms`. Posts that were
+    /// deleted are left out. Mattermost stops at 1000 posts.
+    pub async fn channel_posts_since(
+        &self,
+        channel_id: &str,
+        since_ms: i64,
+    ) -> Result<Vec<Post>, MattermostError> {
+        let mut url = self.endpoint(&["channels", channel_id, "posts"]);
+        url.query_pairs_mut()
+            .append_pair("since", &since_ms.to_string());
+        let answer = self.exchange_url(Method::GET, url, None).await?;
+        oldest_first(decode(success(answer)?)?)
+    }
+
     /// The WebSocket endpoint: the base URL with `ws`/`wss` for `http`/`https`, plus
     /// `/api/v4/websocket`.
     pub fn websocket_url(&self) -> String {
@@ -209,7 +239,17 @@ impl Mattermost {
         segments: &[&str],
         body: Option<Vec<u8>>,
     ) -> Result<Answer, MattermostError> {
-        let url = self.endpoint(segments);
+        self.exchange_url(method, self.endpoint(segments), body)
+            .await
+    }
+
+    /// [`exchange`](Self::exchange) with a ready URL (for calls with a query).
+    async fn exchange_url(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, MattermostError> {
         let opts = &self.inner.opts;
         let mut retries = 0u32;
         loop {
@@ -309,6 +349,26 @@ impl Mattermost {
     }
 }
 
+/// The posts of a list that are not deleted, oldest first by `create_at`, then by id.
+fn oldest_first(list: PostList) -> Result<Vec<Post>, MattermostError> {
+    let mut posts = Vec::with_capacity(list.posts.len());
+    for (id, value) in list.posts {
+        let deleted = value
+            .get("delete_at")
+            .and_then(serde_json::Value::as_i64)
+            .is_some_and(|at| at != 0);
+        if deleted {
+            continue;
+        }
+        let post: Post = serde_json::from_value(value).map_err(|e| {
+            MattermostError::Decode(format!("cannot read the post {id:?} of the list: {e}"))
+        })?;
+        posts.push(post);
+    }
+    posts.sort_by(|a, b| (a.create_at, &a.id).cmp(&(b.create_at, &b.id)));
+    Ok(posts)
+}
+
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
@@ -342,7 +402,7 @@ fn success(answer: Answer) -> Result<Answer, MattermostError> {
 }
 
 /// Mattermost's `message` of an error body, or the status text.
-fn message(status: StatusCode, body: &[u8]) -> String {
+pub(crate) fn message(status: StatusCode, body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
@@ -456,6 +516,28 @@ mod tests {
             success(plain).err(),
             Some(MattermostError::Unauthorized("Unauthorized".into()))
         );
+    }
+
+    #[test]
+    fn post_lists_drop_deleted_posts_and_sort_oldest_first()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let list: PostList = serde_json::from_value(serde_json::json!({
+            "order": ["c", "gone", "b", "a"],
+            "posts": {
+                "a": {"id": "a", "create_at": 5, "message": "later"},
+                "b": {"id": "b", "create_at": 5, "message": "later too"},
+                "c": {"id": "c", "create_at": 2, "update_at": 9, "message": "edited"},
+                "gone": {"id": "gone", "create_at": 3, "delete_at": 8, "message": ""},
+            },
+            "next_post_id": "",
+            "prev_post_id": "",
+            "has_next": false,
+        }))?;
+        let ids: Vec<String> = oldest_first(list)?.into_iter().map(|p| p.id).collect();
+        assert_eq!(ids, ["c", "a", "b"]);
+        let empty: PostList = serde_json::from_str(r#"{"order":[],"posts":null}"#)?;
+        assert!(oldest_first(empty)?.is_empty());
+        Ok(())
     }
 
     #[test]

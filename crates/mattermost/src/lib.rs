@@ -1,18 +1,34 @@
-//! Shipyard's Mattermost client: the few v4 REST calls the chat bot makes, over reqwest.
+//! Shipyard's Mattermost client: the few v4 REST calls the chat bot makes, over reqwest, and
+//! the WebSocket event stream it listens to.
 //!
 //! One [`Mattermost`] value holds one HTTP client with the bot's token; clones share it. Every
 //! call retries 5xx answers, broken connections and timeouts with jittered exponential backoff,
 //! and waits out a short rate limit (429) before trying again. Answers come back as Shipyard's
 //! own small types ([`User`], [`Post`]) that keep only the fields Shipyard reads.
 //!
+//! [`Mattermost::events`] starts the event stream: a background task that holds the bot's
+//! WebSocket (`ws://` or `wss://`, following the base URL), pings it, and reconnects with
+//! jittered exponential backoff whenever it breaks or goes silent. The bot reads
+//! [`BotEvent`]s from the [`EventStream`]: `Connected` once Mattermost says `hello`
+//! (`reconnect: true` after a loss), `Disconnected` with the error and the wait before the next
+//! attempt, and `Posted` for each new post in the bot's channels, its own included. Events sent
+//! while disconnected are lost; [`Mattermost::channel_posts_since`] reads a channel back to
+//! catch up. Dropping the stream stops the task and closes the socket.
+//!
+//! The token is sent only in `Authorization` headers and the WebSocket's authentication
+//! challenge; it never appears in logs, errors or `Debug` output.
+//!
 //! Layout:
 //! - [`client`]: options, the client, one exchange with retries and rate limits, the endpoints.
+//! - [`events`]: the WebSocket event stream and its reconnecting task.
 //! - [`model`]: request and answer bodies.
 
 pub mod client;
+pub mod events;
 pub mod model;
 
 pub use client::{Mattermost, MattermostOptions};
+pub use events::{BotEvent, EventStream, EventStreamOptions, PostedEvent};
 pub use model::{NewPost, Post, User};
 
 /// What went wrong talking to Mattermost, in terms a caller can act on.

@@ -82,6 +82,15 @@ pub struct Post {
     pub props: Map<String, Value>,
 }
 
+/// A list of posts as Mattermost answers it (a `PostList`); posts stay raw so each can be
+/// checked before it is read.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct PostList {
+    /// Posts by id.
+    #[serde(default, deserialize_with = "nullable")]
+    pub posts: Map<String, Value>,
+}
+
 /// Reads `null` as the type's default.
 fn nullable<'de, D, T>(de: D) -> Result<T, D::Error>
 where

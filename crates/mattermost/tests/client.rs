@@ -51,6 +51,18 @@ async fn me_is_the_bot() -> TestResult {
 }
 
 #[tokio::test]
+async fn users_are_read_by_id() -> TestResult {
+    let w = world().await?;
+    let alice = w.sim.add_user("quinn");
+    let mm = client(&w.sim)?;
+    let user = mm.user(&alice).await?.expect("quinn exists");
+    assert_eq!(user.username, "quinn");
+    assert!(!user.is_bot);
+    assert_eq!(mm.user("nosuchuserxxxxxxxxxxxxxxxx").await?, None);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_bad_token_is_unauthorized_with_the_servers_message() -> TestResult {
     let w = world().await?;
     let mm = Mattermost::new(options(&w.sim.url(), "wrong"))?;
@@ -255,5 +267,89 @@ async fn clones_share_one_client() -> TestResult {
     let other = mm.clone();
     let (a, b) = tokio::join!(other.me(), mm.me());
     assert_eq!(a?.id, b?.id);
+    Ok(())
+}
+
+#[tokio::test]
+async fn channel_posts_since_are_oldest_first() -> TestResult {
+    let w = world().await?;
+    let mm = client(&w.sim)?;
+    let first = w.sim.post_as("alice", &w.channel, "first", None);
+    let second = mm
+        .create_post(&NewPost {
+            root_id: Some(first.id.clone()),
+            ..NewPost::new(w.channel.clone(), "second")
+        })
+        .await?;
+    let third = w.sim.post_as("alice", &w.channel, "third @shipyard", None);
+    let elsewhere = w.sim.add_channel("acme", "random");
+    w.sim.add_member(&elsewhere, &w.bot);
+    w.sim.add_member(&elsewhere, &w.sim.add_user("bob"));
+    w.sim.post_as("bob", &elsewhere, "not here", None);
+
+    let all = mm.channel_posts_since(&w.channel, 0).await?;
+    let ids: Vec<&str> = all.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, [&first.id, &second.id, &third.id]);
+    assert_eq!(all[1], second);
+    assert_eq!(all[1].root_id, first.id);
+    assert_eq!(all[2].message, "third @shipyard");
+    assert!(
+        all.windows(2)
+            .all(|p| (p[0].create_at, &p[0].id) <= (p[1].create_at, &p[1].id))
+    );
+
+    let latest = all.iter().map(|p| p.update_at).max().unwrap_or_default();
+    assert!(
+        mm.channel_posts_since(&w.channel, latest + 1)
+            .await?
+            .is_empty()
+    );
+
+    // An edit brings an old post back, with its new message.
+    let edited = mm.patch_post(&second.id, "second, edited").await?;
+    let changed = mm.channel_posts_since(&w.channel, edited.update_at).await?;
+    let again = changed
+        .iter()
+        .find(|p| p.id == second.id)
+        .ok_or("the edited post is missing")?;
+    assert_eq!(again.message, "second, edited");
+    assert!(changed.iter().all(|p| p.update_at >= edited.update_at));
+    Ok(())
+}
+
+#[tokio::test]
+async fn channel_posts_since_map_errors_like_other_calls() -> TestResult {
+    let w = world().await?;
+    let mm = client(&w.sim)?;
+    let closed = w.sim.add_channel("acme", "private-ish");
+    assert_eq!(
+        mm.channel_posts_since(&closed, 0).await.err(),
+        Some(MattermostError::Forbidden(
+            "You do not have the appropriate permissions.".into()
+        ))
+    );
+    assert!(matches!(
+        mm.channel_posts_since("nosuchchannel", 0).await,
+        Err(MattermostError::NotFound(_))
+    ));
+    let stranger = Mattermost::new(options(&w.sim.url(), "wrong"))?;
+    assert!(matches!(
+        stranger.channel_posts_since(&w.channel, 0).await,
+        Err(MattermostError::Unauthorized(_))
+    ));
+    assert_eq!(w.sim.rest_requests(), 3, "refusals are not retried");
+    Ok(())
+}
+
+#[tokio::test]
+async fn channel_posts_since_retries_server_errors() -> TestResult {
+    let w = world().await?;
+    let post = w.sim.post_as("alice", &w.channel, "hello", None);
+    w.sim
+        .push_rest_faults([RestFault::Status(500), RestFault::Status(502)]);
+    let posts = client(&w.sim)?.channel_posts_since(&w.channel, 0).await?;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(w.sim.rest_requests(), 3);
     Ok(())
 }

@@ -568,3 +568,490 @@ async fn refused_upgrades_answer_503() {
     let _ws = connect_bot(&w.sim).await;
     assert_eq!(w.sim.websocket_connections(), 1);
 }
+
+/// A client that shows redirects instead of following them.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// GETs a page: status, `Location` and body.
+async fn page(url: &str) -> (StatusCode, Option<String>, String) {
+    let resp = browser().get(url).send().await.unwrap();
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, location, resp.text().await.unwrap())
+}
+
+/// POSTs the channel page's form: status, `Location` and body.
+async fn submit(
+    sim: &SimMattermost,
+    fields: &[(&str, &str)],
+) -> (StatusCode, Option<String>, String) {
+    let resp = browser()
+        .post(sim.channel_page_url("acme", "releases"))
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, location, resp.text().await.unwrap())
+}
+
+fn position(haystack: &str, needle: &str) -> usize {
+    haystack
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in {haystack}"))
+}
+
+#[tokio::test]
+async fn channel_page_shows_threads_with_markdown() {
+    let w = world().await;
+    assert_eq!(
+        w.sim.channel_page_url("acme", "releases"),
+        format!("{}/acme/channels/releases", w.sim.url())
+    );
+    let first = w
+        .sim
+        .post_as("alice", &w.releases, "**first** thread", None);
+    let second = w.sim.post_as("alice", &w.releases, "second thread", None);
+    w.sim
+        .post_as("shipyard", &w.releases, "reply one", Some(&first.id));
+    w.sim
+        .post_as("alice", &w.releases, "reply two", Some(&first.id));
+    let (_, _, created) = rest(
+        &w.sim,
+        reqwest::Method::POST,
+        "/posts",
+        Some(BOT_TOKEN),
+        Some(json!({"channel_id": w.releases, "message": "to be edited"})),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    rest(
+        &w.sim,
+        reqwest::Method::PUT,
+        &format!("/posts/{id}/patch"),
+        Some(BOT_TOKEN),
+        Some(json!({"message": "was edited"})),
+    )
+    .await;
+
+    let (status, _, html) = page(&w.sim.channel_page_url("acme", "releases")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<strong>first</strong> thread"), "{html}");
+    let order = [
+        "<strong>first</strong> thread",
+        "reply one",
+        "reply two",
+        "second thread",
+        "was edited",
+    ]
+    .map(|text| position(&html, text));
+    assert!(order.is_sorted(), "{order:?} in {html}");
+    let replies = position(&html, "class=\"replies\"");
+    assert!(order[0] < replies && replies < order[1], "{html}");
+    assert!(html.contains("@alice"), "{html}");
+    assert!(html.contains("@shipyard"), "{html}");
+    assert!(html.contains(" UTC</time>"), "{html}");
+    assert_eq!(html.matches("(edited)").count(), 1, "{html}");
+    assert!(html.contains(&format!("?reply_to={}", first.id)), "{html}");
+    assert!(html.contains(&format!("?reply_to={}", second.id)), "{html}");
+    // The form posts as people, never as the bot, and suggests talking to the bot.
+    assert!(html.contains("<option value=\"alice\""), "{html}");
+    assert!(!html.contains("<option value=\"shipyard\""), "{html}");
+    assert!(html.contains("placeholder=\"@shipyard help\""), "{html}");
+    assert!(!html.contains("name=\"root_id\""), "{html}");
+    assert!(!html.contains("http-equiv"), "{html}");
+
+    let reply_url = format!(
+        "{}?reply_to={}",
+        w.sim.channel_page_url("acme", "releases"),
+        first.id
+    );
+    let (_, _, html) = page(&reply_url).await;
+    assert!(
+        html.contains(&format!("name=\"root_id\" value=\"{}\"", first.id)),
+        "{html}"
+    );
+    assert!(html.contains("thread selected"), "{html}");
+
+    let (status, _, html) = page(&w.sim.channel_page_url("acme", "nowhere")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("nowhere"), "{html}");
+}
+
+#[tokio::test]
+async fn channel_page_escapes_html_in_messages() {
+    let w = world().await;
+    w.sim
+        .post_as("alice", &w.releases, "<script>alert(1)</script>", None);
+    w.sim.post_as(
+        "alice",
+        &w.releases,
+        "see [x](javascript:alert(2)) <img src=x onerror=alert(3)>",
+        None,
+    );
+    let (_, _, html) = page(&w.sim.channel_page_url("acme", "releases")).await;
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("javascript:"), "{html}");
+    assert!(!html.contains("<img"), "{html}");
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(3)&gt;"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn posting_the_form_posts_as_that_person() {
+    let w = world().await;
+    let mut ws = connect_bot(&w.sim).await;
+
+    let (status, location, _) = submit(
+        &w.sim,
+        &[("username", "alice"), ("message", "@shipyard help\r\n")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location
+            .as_deref()
+            .unwrap()
+            .starts_with("/acme/channels/releases"),
+        "{location:?}"
+    );
+    let posts = w.sim.posts_in(&w.releases);
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].user_id, w.alice);
+    assert_eq!(posts[0].message, "@shipyard help");
+    assert_eq!(posts[0].root_id, "");
+    let event = next_json(&mut ws).await;
+    assert_eq!(event["event"], "posted");
+    assert_eq!(decode_post(&event), posts[0]);
+
+    let long = "x".repeat(16383);
+    let (status, location, _) = submit(
+        &w.sim,
+        &[
+            ("username", "alice"),
+            ("message", &long),
+            ("root_id", &posts[0].id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.as_deref().unwrap().contains(&posts[0].id),
+        "{location:?}"
+    );
+    let reply = w.sim.posts_in(&w.releases).pop().unwrap();
+    assert_eq!(reply.root_id, posts[0].id);
+    assert_eq!(reply.message.chars().count(), 16383);
+}
+
+#[tokio::test]
+async fn bad_form_posts_are_refused() {
+    let w = world().await;
+    let bob = w.sim.add_user("bob");
+    let elsewhere = w.sim.add_channel("acme", "random");
+    w.sim.add_member(&elsewhere, &bob);
+    let other_root = w.sim.post_as("bob", &elsewhere, "elsewhere", None);
+    let too_long = "x".repeat(16384);
+    let cases: [&[(&str, &str)]; 7] = [
+        &[("username", "bob"), ("message", "hello")],
+        &[("username", "nobody"), ("message", "hello")],
+        &[("message", "hello")],
+        &[("username", "shipyard"), ("message", "hello")],
+        &[("username", "alice"), ("message", " \r\n ")],
+        &[("username", "alice"), ("message", &too_long)],
+        &[
+            ("username", "alice"),
+            ("message", "hello"),
+            ("root_id", &other_root.id),
+        ],
+    ];
+    for fields in cases {
+        let (status, _, html) = submit(&w.sim, fields).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{fields:?}");
+        assert!(html.contains("<html"), "{html}");
+        assert!(html.contains("/acme/channels/releases"), "{html}");
+    }
+    assert!(w.sim.posts_in(&w.releases).is_empty());
+}
+
+#[tokio::test]
+async fn fragment_returns_just_the_posts() {
+    let w = world().await;
+    let (status, _, html) = page(&format!(
+        "{}/fragment",
+        w.sim.channel_page_url("acme", "releases")
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("No posts yet"), "{html}");
+
+    let root = w.sim.post_as("alice", &w.releases, "`v1.2` ready?", None);
+    w.sim
+        .post_as("shipyard", &w.releases, "Yes.", Some(&root.id));
+    let (status, _, html) = page(&format!(
+        "{}/fragment",
+        w.sim.channel_page_url("acme", "releases")
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<code>v1.2</code> ready?"), "{html}");
+    assert!(html.contains("Yes."), "{html}");
+    assert!(!html.contains("<html"), "{html}");
+    assert!(!html.contains("<form"), "{html}");
+}
+
+#[tokio::test]
+async fn index_lists_channels_or_opens_the_only_one() {
+    let w = world().await;
+    let (status, location, _) = page(&format!("{}/", w.sim.url())).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/acme/channels/releases"));
+
+    w.sim.add_channel("umbrella", "ops");
+    let (status, _, html) = page(&format!("{}/", w.sim.url())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("href=\"/acme/channels/releases\""), "{html}");
+    assert!(html.contains("href=\"/umbrella/channels/ops\""), "{html}");
+}
+
+#[tokio::test]
+async fn pages_are_not_rest_requests() {
+    let w = world().await;
+    w.sim.push_rest_faults([RestFault::Status(503)]);
+    let url = w.sim.channel_page_url("acme", "releases");
+    for target in [
+        format!("{}/", w.sim.url()),
+        url.clone(),
+        format!("{url}/fragment"),
+        format!("{}/favicon.ico", w.sim.url()),
+    ] {
+        let (status, _, _) = page(&target).await;
+        assert!(
+            status.is_success() || status.is_redirection(),
+            "{target}: {status}"
+        );
+    }
+    let (status, _, _) = submit(&w.sim, &[("username", "alice"), ("message", "hi")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(w.sim.rest_requests(), 0);
+
+    // The fault is still queued for the next REST request.
+    let (status, _, _) = rest(
+        &w.sim,
+        reqwest::Method::GET,
+        "/users/me",
+        Some(BOT_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(w.sim.rest_requests(), 1);
+}
+
+/// The ids in a `PostList`'s `order`, checking each has its post in `posts`.
+fn post_list_ids(list: &Value) -> Vec<String> {
+    let order: Vec<String> = serde_json::from_value(list["order"].clone()).unwrap();
+    let posts = list["posts"].as_object().unwrap();
+    assert_eq!(posts.len(), order.len(), "{list}");
+    for id in &order {
+        let post: Post = serde_json::from_value(posts[id.as_str()].clone()).unwrap();
+        assert_eq!(&post.id, id);
+    }
+    assert_eq!(list["next_post_id"], "");
+    assert_eq!(list["prev_post_id"], "");
+    order
+}
+
+fn ids(posts: &[&Post]) -> Vec<String> {
+    posts.iter().map(|p| p.id.clone()).collect()
+}
+
+#[tokio::test]
+async fn channel_posts_since_lists_created_and_changed_posts() {
+    let w = world().await;
+    let elsewhere = w.sim.add_channel("acme", "random");
+    w.sim.add_member(&elsewhere, &w.alice);
+    w.sim.add_member(&elsewhere, &w.bot);
+    let first = w.sim.post_as("alice", &w.releases, "first", None);
+    w.sim.post_as("alice", &elsewhere, "not in releases", None);
+    let second = w
+        .sim
+        .post_as("alice", &w.releases, "second", Some(&first.id));
+    let (_, _, mine) = rest(
+        &w.sim,
+        reqwest::Method::POST,
+        "/posts",
+        Some(BOT_TOKEN),
+        Some(json!({"channel_id": w.releases, "message": "mine"})),
+    )
+    .await;
+    let mine: Post = serde_json::from_value(mine).unwrap();
+    let list = async |since: i64| {
+        rest(
+            &w.sim,
+            reqwest::Method::GET,
+            &format!("/channels/{}/posts?since={since}", w.releases),
+            Some(BOT_TOKEN),
+            None,
+        )
+        .await
+    };
+
+    let (status, _, all) = list(0).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(post_list_ids(&all), ids(&[&mine, &second, &first]));
+    assert_eq!(all["has_next"], false);
+    let listed: Post = serde_json::from_value(all["posts"][&second.id].clone()).unwrap();
+    assert_eq!(listed, second);
+
+    let (_, _, none) = list(mine.update_at.max(second.update_at) + 1).await;
+    assert!(post_list_ids(&none).is_empty());
+
+    // Editing the first post makes it count as changed since its new update_at.
+    let (status, _, edited) = rest(
+        &w.sim,
+        reqwest::Method::PUT,
+        &format!("/posts/{}/patch", mine.id),
+        Some(BOT_TOKEN),
+        Some(json!({"message": "mine, edited"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let since = edited["update_at"].as_i64().unwrap();
+    let (_, _, changed) = list(since).await;
+    let got = post_list_ids(&changed);
+    assert!(got.contains(&mine.id), "{changed}");
+    assert_eq!(changed["posts"][&mine.id]["message"], "mine, edited");
+    let want: Vec<String> = w
+        .sim
+        .posts_in(&w.releases)
+        .iter()
+        .rev()
+        .filter(|p| p.update_at >= since)
+        .map(|p| p.id.clone())
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn channel_posts_without_since_are_pages_of_the_newest() {
+    let w = world().await;
+    let posts: Vec<Post> = (0..3)
+        .map(|i| {
+            w.sim
+                .post_as("alice", &w.releases, &format!("post {i}"), None)
+        })
+        .collect();
+    let get = async |query: &str| {
+        rest(
+            &w.sim,
+            reqwest::Method::GET,
+            &format!("/channels/{}/posts{query}", w.releases),
+            Some(BOT_TOKEN),
+            None,
+        )
+        .await
+    };
+    let (status, _, all) = get("").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(post_list_ids(&all), ids(&[&posts[2], &posts[1], &posts[0]]));
+    assert_eq!(all["has_next"], false);
+
+    let (_, _, newest) = get("?per_page=2").await;
+    assert_eq!(post_list_ids(&newest), ids(&[&posts[2], &posts[1]]));
+    assert_eq!(newest["has_next"], true);
+    let (_, _, older) = get("?page=1&per_page=2").await;
+    assert_eq!(post_list_ids(&older), ids(&[&posts[0]]));
+    assert_eq!(older["has_next"], false);
+    let (_, _, beyond) = get("?page=5&per_page=2").await;
+    assert!(post_list_ids(&beyond).is_empty());
+
+    let many: Vec<Post> = (0..60)
+        .map(|i| {
+            w.sim
+                .post_as("alice", &w.releases, &format!("more {i}"), None)
+        })
+        .collect();
+    let (_, _, default_page) = get("").await;
+    let got = post_list_ids(&default_page);
+    assert_eq!(got.len(), 60, "the default page holds 60 posts");
+    assert_eq!(got.first(), many.last().map(|p| &p.id));
+    assert_eq!(default_page["has_next"], true);
+}
+
+#[tokio::test]
+async fn channel_posts_need_a_member_and_a_channel() {
+    let w = world().await;
+    let closed = w.sim.add_channel("acme", "private-ish");
+    w.sim.add_member(&closed, &w.alice);
+    w.sim.post_as("alice", &closed, "secret", None);
+    let cases = [
+        (
+            format!("/channels/{closed}/posts?since=0"),
+            Some(BOT_TOKEN),
+            403,
+        ),
+        (
+            "/channels/nosuchchannel/posts?since=0".to_owned(),
+            Some(BOT_TOKEN),
+            404,
+        ),
+        (format!("/channels/{}/posts?since=0", w.releases), None, 401),
+        (
+            format!("/channels/{}/posts?since=0", w.releases),
+            Some("wrong"),
+            401,
+        ),
+        (
+            format!("/channels/{}/posts?since=yesterday", w.releases),
+            Some(BOT_TOKEN),
+            400,
+        ),
+        (
+            format!("/channels/{}/posts?per_page=-1", w.releases),
+            Some(BOT_TOKEN),
+            400,
+        ),
+    ];
+    for (path, token, want) in &cases {
+        let (status, headers, body) = rest(&w.sim, reqwest::Method::GET, path, *token, None).await;
+        assert_eq!(status.as_u16(), *want, "{path} -> {body}");
+        assert_eq!(body["status_code"], *want);
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(headers.contains_key("x-request-id"));
+    }
+    assert_eq!(w.sim.rest_requests(), cases.len() as u64);
+}
+
+#[tokio::test]
+async fn channel_posts_go_through_the_fault_gate() {
+    let w = world().await;
+    let post = w.sim.post_as("alice", &w.releases, "hello", None);
+    w.sim.push_rest_faults([RestFault::Status(502)]);
+    let path = format!("/channels/{}/posts?since=0", w.releases);
+    let (status, _, body) = rest(&w.sim, reqwest::Method::GET, &path, Some(BOT_TOKEN), None).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(body["id"], "api.sim.injected_fault.app_error");
+    let (status, _, list) = rest(&w.sim, reqwest::Method::GET, &path, Some(BOT_TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(post_list_ids(&list), vec![post.id]);
+    assert_eq!(w.sim.rest_requests(), 2);
+}

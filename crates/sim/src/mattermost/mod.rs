@@ -17,17 +17,27 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Endpoints: `GET /api/v4/users/me`, `POST /api/v4/posts`, `GET /api/v4/posts/{id}`,
-//! `PUT /api/v4/posts/{id}/patch` and `GET /api/v4/websocket`. REST requests authenticate with
+//! Endpoints: `GET /api/v4/users/me`, `GET /api/v4/users/{id}`, `POST /api/v4/posts`, `GET /api/v4/posts/{id}`,
+//! `PUT /api/v4/posts/{id}/patch`, `GET /api/v4/channels/{channel_id}/posts` and
+//! `GET /api/v4/websocket`. A channel's posts come as Mattermost's `PostList` (`order`, newest
+//! first, and `posts` by id): with `?since=<Unix ms>` every post of the channel whose `update_at`
+//! is at or after that time (created or changed since), otherwise the page `page` (from 0) of
+//! `per_page` posts (default 60, at most 200). REST requests authenticate with
 //! `Authorization: Bearer <token>` (or `Token <token>`); the WebSocket with that header on the
 //! upgrade or with an `authentication_challenge` as its first message. Posting sends `posted`
 //! and patching sends `post_edited` to every open WebSocket of the channel's members.
+//!
+//! For people there are web pages without authentication: `GET /` lists the channels and
+//! `/{team}/channels/{name}` (see [`SimMattermost::channel_page_url`]) shows a channel's posts
+//! as threads, refreshing itself, with a form to post as one of its members. Page requests are
+//! not counted in [`SimMattermost::rest_requests`] and never get injected faults.
 //!
 //! It is not Mattermost: only bots have tokens, every channel is public (`"O"`), mentions are
 //! `@username` of channel members only (no `@channel`, `@here` or keywords), there are no files,
 //! reactions, deletions, threads' reply counts or permissions beyond channel membership and
 //! authorship, and nothing is persisted.
 
+mod page;
 mod server;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -367,6 +377,12 @@ impl SimMattermost {
     /// The WebSocket URL, `ws://127.0.0.1:PORT/api/v4/websocket`.
     pub fn websocket_url(&self) -> String {
         format!("ws://{}{WEBSOCKET_PATH}", self.addr)
+    }
+
+    /// The web page of the channel named `channel_name` in the team named `team`, where a person
+    /// can read the channel and post as one of its members from a browser.
+    pub fn channel_page_url(&self, team: &str, channel_name: &str) -> String {
+        format!("{}{}", self.url(), page::channel_path(team, channel_name))
     }
 
     /// Socket address the server listens on.

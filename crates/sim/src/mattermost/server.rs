@@ -6,7 +6,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Request, State as Extract};
+use axum::extract::{Path, RawQuery, Request, State as Extract};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,7 @@ use axum::routing::{get, post, put};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use super::{Conn, Inner, RestFault, SERVER_VERSION, User, WEBSOCKET_PATH, new_id};
+use super::{Conn, Inner, Post, RestFault, SERVER_VERSION, User, WEBSOCKET_PATH, new_id};
 
 type Shared = Arc<Inner>;
 
@@ -24,12 +24,16 @@ const RATE_LIMIT: u64 = 10;
 pub(crate) fn router(inner: Shared) -> Router {
     Router::new()
         .route("/api/v4/users/me", get(users_me))
+        .route("/api/v4/users/{id}", get(user_by_id))
         .route("/api/v4/posts", post(create_post))
         .route("/api/v4/posts/{id}", get(get_post))
         .route("/api/v4/posts/{id}/patch", put(patch_post))
+        .route("/api/v4/channels/{channel_id}/posts", get(channel_posts))
         .route(WEBSOCKET_PATH, get(websocket))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(inner.clone(), rest_gate))
+        // People's pages, outside the gate: not counted, never faulted.
+        .merge(super::page::router())
         .with_state(inner)
 }
 
@@ -179,6 +183,25 @@ async fn users_me(Extract(inner): Extract<Shared>, headers: HeaderMap) -> Respon
     }
 }
 
+async fn user_by_id(
+    Extract(inner): Extract<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if authenticate(&inner, &headers).is_none() {
+        return unauthorized();
+    }
+    let user = inner.state().user(&id).cloned();
+    match user {
+        Some(user) => axum::Json(user_json(&user)).into_response(),
+        None => app_error(
+            StatusCode::NOT_FOUND,
+            "app.user.missing_account.const",
+            "Unable to find the user.",
+        ),
+    }
+}
+
 /// A string member of a request body: empty when absent or null, `None` when not a string.
 fn string_field<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     match body.get(name) {
@@ -293,6 +316,115 @@ async fn patch_post(
         Some(post) => axum::Json(post).into_response(),
         None => forbidden(),
     }
+}
+
+/// `per_page` when the request names none.
+const DEFAULT_PER_PAGE: usize = 60;
+
+/// The largest `per_page` honoured; larger values are cut to it.
+const MAX_PER_PAGE: usize = 200;
+
+/// The query of a channel's posts: `since` (Unix milliseconds), or `page` and `per_page`.
+#[derive(Debug, Default)]
+struct PostsQuery {
+    since: Option<i64>,
+    page: usize,
+    per_page: usize,
+}
+
+/// Reads the query, or names the first parameter that is not a valid number.
+fn posts_query(raw: Option<&str>) -> Result<PostsQuery, &'static str> {
+    let mut query = PostsQuery {
+        per_page: DEFAULT_PER_PAGE,
+        ..PostsQuery::default()
+    };
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "since" => query.since = Some(value.parse().map_err(|_| "since")?),
+            "page" => query.page = value.parse().map_err(|_| "page")?,
+            "per_page" => {
+                let n: usize = value.parse().map_err(|_| "per_page")?;
+                query.per_page = n.min(MAX_PER_PAGE);
+            }
+            _ => {}
+        }
+    }
+    Ok(query)
+}
+
+/// A channel's posts as a `PostList`: with `since`, every post created or changed at or after
+/// that time; otherwise one page of posts, newest first.
+async fn channel_posts(
+    Extract(inner): Extract<Shared>,
+    Path(channel_id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(user) = authenticate(&inner, &headers) else {
+        return unauthorized();
+    };
+    let query = match posts_query(raw.as_deref()) {
+        Ok(query) => query,
+        Err(name) => {
+            return app_error(
+                StatusCode::BAD_REQUEST,
+                "api.context.invalid_url_param.app_error",
+                &format!("Invalid or missing {name} parameter in request URL."),
+            );
+        }
+    };
+    let state = inner.state();
+    if state.channel(&channel_id).is_none() {
+        return app_error(
+            StatusCode::NOT_FOUND,
+            "app.channel.get.existing.app_error",
+            "Unable to find the existing channel.",
+        );
+    }
+    if !state.is_member(&channel_id, &user.id) {
+        return forbidden();
+    }
+    // Newest first; posts of the same millisecond keep their creation order reversed.
+    let mut newest_first: Vec<&Post> = state
+        .posts
+        .iter()
+        .rev()
+        .filter(|p| p.channel_id == channel_id)
+        .collect();
+    newest_first.sort_by_key(|p| std::cmp::Reverse(p.create_at));
+    let (chosen, has_next) = match query.since {
+        Some(since) => (
+            newest_first
+                .into_iter()
+                .filter(|p| p.update_at >= since)
+                .collect::<Vec<_>>(),
+            false,
+        ),
+        None => {
+            let start = query.page.saturating_mul(query.per_page);
+            let end = start.saturating_add(query.per_page);
+            let has_next = newest_first.len() > end;
+            let page = newest_first
+                .into_iter()
+                .skip(start)
+                .take(query.per_page)
+                .collect();
+            (page, has_next)
+        }
+    };
+    let order: Vec<&str> = chosen.iter().map(|p| p.id.as_str()).collect();
+    let posts: Map<String, Value> = chosen
+        .iter()
+        .map(|p| (p.id.clone(), serde_json::to_value(p).unwrap_or(Value::Null)))
+        .collect();
+    axum::Json(json!({
+        "order": order,
+        "posts": posts,
+        "next_post_id": "",
+        "prev_post_id": "",
+        "has_next": has_next,
+    }))
+    .into_response()
 }
 
 async fn websocket(
