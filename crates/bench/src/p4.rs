@@ -196,6 +196,7 @@ async fn track(p: Params, webhooks: bool) -> anyhow::Result<Cost> {
                 source_branch: "uat".into(),
                 dest_branch: "master".into(),
                 channel_id: None,
+                chat_root_id: None,
             },
         )
         .await?;

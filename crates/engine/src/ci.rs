@@ -16,10 +16,11 @@ use crate::{Engine, EngineError};
 use regex::Regex;
 use shipyard_core::change::PrState;
 use shipyard_core::chart::ChartVersionScanner;
+use shipyard_core::history::HistoryAction;
 use shipyard_core::{Actor, ReleaseStatus};
 use shipyard_github::webhook::JobEvent;
 use shipyard_github::{Conditional, GithubError, WorkflowRun};
-use shipyard_store::{CiStatusRecord, NewHistory};
+use shipyard_store::{CiStatusRecord, NewHistory, NewNotification};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -323,6 +324,7 @@ impl CiTracker {
         };
         let changed = record.status != rec.status || !history.is_empty();
         let store = self.engine.store();
+        let notifications = self.failure_notifications(&record, &history, now).await?;
         let mut tx = store.begin().await.map_err(EngineError::from)?;
         if !tx
             .update_ci_status(&record)
@@ -346,6 +348,11 @@ impl CiTracker {
             .await
             .map_err(EngineError::from)?;
         }
+        for n in &notifications {
+            tx.enqueue_notification(n)
+                .await
+                .map_err(EngineError::from)?;
+        }
         tx.commit().await.map_err(EngineError::from)?;
         if changed {
             metrics::counter!("shipyard_ci_status_changes_total", "status" => record.status.as_str())
@@ -357,6 +364,31 @@ impl CiTracker {
             self.engine.events().publish(&rec.release_id, &kinds, now);
         }
         Ok(changed)
+    }
+
+    /// The chat notifications a failed build owes, for a release started from chat.
+    async fn failure_notifications(
+        &self,
+        record: &CiStatusRecord,
+        history: &[(HistoryAction, serde_json::Value)],
+        now: i64,
+    ) -> Result<Vec<NewNotification>, EngineError> {
+        let failures: Vec<&serde_json::Value> = history
+            .iter()
+            .filter(|(action, _)| *action == HistoryAction::CiFailed)
+            .map(|(_, details)| details)
+            .collect();
+        if failures.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(release) = self.engine.store().release(&record.release_id).await? else {
+            return Ok(Vec::new());
+        };
+        let base_url = &self.engine.settings().base_url;
+        Ok(failures
+            .into_iter()
+            .filter_map(|d| crate::chat::ci_failed_notification(&release, record, d, base_url, now))
+            .collect())
     }
 
     /// The chart version of a successful run: its Helm job's log, last match of the pattern.

@@ -9,8 +9,10 @@
 //! - [`gather`]: which repos of the org change between two branches.
 //! - [`events`]: live "release changed" events.
 //! - [`ci_rules`], [`ci`]: CI tracking (pure rules; the tracker that polls and applies webhooks).
+//! - [`chat`]: what chat is owed (summary and notification texts, written to the outbox).
 //! - [`webhooks`]: what a merged pull request or a push reported by GitHub changes.
 
+pub mod chat;
 pub mod ci;
 pub mod ci_rules;
 pub mod events;

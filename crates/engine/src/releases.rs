@@ -15,7 +15,7 @@ use shipyard_core::refresh::{StoredRepo, plan_refresh};
 use shipyard_core::release::{
     Approval, SignOffOutcome, SignOffs, check_status_change, fingerprint,
 };
-use shipyard_core::{Actor, BranchName, ReleaseId, ReleaseStatus, SignOffKind};
+use shipyard_core::{BranchName, ReleaseId, ReleaseStatus, SignOffKind};
 use shipyard_store::{
     CiStatusRecord, NewHistory, NewNotification, ReleaseFilter, ReleasePage, ReleaseRecord,
     RepoRecord, StoreError,
@@ -36,6 +36,8 @@ pub struct NewRelease {
     pub dest_branch: String,
     /// Mattermost channel to keep informed.
     pub channel_id: Option<String>,
+    /// The chat post that asked for the release: the summary is posted in its thread.
+    pub chat_root_id: Option<String>,
 }
 
 /// Edits of a release's own fields.
@@ -169,44 +171,25 @@ impl Change<'_> {
 
     /// "Release Ready to Deploy", once per approval cycle, for a release started from chat.
     fn notify_ready(&mut self) {
-        let Some(channel) = self.release.channel_id.clone() else {
-            return;
-        };
-        let r = &self.release;
         let included = self.repos.iter().filter(|x| !x.excluded).count();
-        let by = |s: &Option<shipyard_core::release::SignOff>, label: &str| {
-            s.as_ref()
-                .map(|s| format!("{} ({label})", chat_name(&s.by)))
-                .unwrap_or_else(|| format!("nobody ({label})"))
-        };
-        let mut message = format!(
-            "✅ **Release Ready to Deploy**\n`{}` → `{}` | {included} {}\nApproved by: {}, {}",
-            r.source_branch,
-            r.dest_branch,
-            if included == 1 {
-                "repository"
-            } else {
-                "repositories"
-            },
-            by(&r.sign_offs.dev, "Dev"),
-            by(&r.sign_offs.qa, "QA"),
-        );
-        if !self.base_url.is_empty() {
-            message.push_str(&format!(
-                "\n[View Details]({}/releases/{})",
-                self.base_url.trim_end_matches('/'),
-                r.id
+        self.notifications.extend(crate::chat::ready_notification(
+            &self.release,
+            included,
+            self.base_url,
+            self.now,
+        ));
+    }
+
+    /// "Release Deployed", once, for a release started from chat.
+    fn notify_deployed(&mut self) {
+        let included = self.repos.iter().filter(|x| !x.excluded).count();
+        self.notifications
+            .extend(crate::chat::deployed_notification(
+                &self.release,
+                included,
+                self.base_url,
+                self.now,
             ));
-        }
-        self.notifications.push(NewNotification {
-            idempotency_key: format!("ready:{}:{}", r.id, r.approval_cycle),
-            release_id: r.id.clone(),
-            kind: "ready".into(),
-            channel_id: channel,
-            root_id: None,
-            message,
-            created_at: self.now,
-        });
     }
 
     fn read_only_guard(&self) -> Result<(), EngineError> {
@@ -240,15 +223,6 @@ impl Change<'_> {
             self.set_approval(approval);
         }
         Ok(())
-    }
-}
-
-/// How a person is named in chat: `@username` for someone who came from Mattermost, else
-/// their display name.
-fn chat_name(actor: &Actor) -> String {
-    match actor.subject.strip_prefix("mattermost:") {
-        Some(username) => format!("@{username}"),
-        None => actor.name.clone(),
     }
 }
 
@@ -378,8 +352,15 @@ impl Engine {
             }),
             created_at: now,
         };
+        let summary = crate::chat::summary_notification(
+            &release,
+            gathered.changed.len(),
+            gathered.changed.iter().map(|c| c.commit_count).sum(),
+            new.chat_root_id.filter(|r| !r.is_empty()),
+            &self.inner.settings.base_url,
+        );
         self.store()
-            .insert_release(&release, &gathered.changed, &[history])
+            .insert_release_notifying(&release, &gathered.changed, &[history], summary.as_slice())
             .await?;
         tracing::info!(release = %id, source = %release.source_branch, dest = %release.dest_branch, repos = gathered.changed.len(), "release created");
         self.events().publish(&id, &[EventKind::Updated], now);
@@ -614,6 +595,9 @@ impl Engine {
                 let from = c.release.status;
                 if check_status_change(from, to, &c.caller.roles)? {
                     c.release.status = to;
+                    if to == ReleaseStatus::Deployed {
+                        c.notify_deployed();
+                    }
                     c.record(
                         HistoryAction::StatusChanged,
                         json!({"from": from.as_str(), "to": to.as_str()}),

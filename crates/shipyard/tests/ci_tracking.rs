@@ -118,6 +118,7 @@ async fn release_with_merges(w: &World, repos: &[&str]) -> (String, Vec<String>)
                 source_branch: "uat".into(),
                 dest_branch: "master".into(),
                 channel_id: None,
+                chat_root_id: None,
             },
         )
         .await

@@ -17,13 +17,21 @@ fn two_repos(sim: &shipyard_sim::github::SimGithub) {
     repo_with_changes(sim, "payments", &[commit("fix: b", "bob")]);
 }
 
-async fn outbox(server: &TestServer, id: &str) -> Vec<shipyard_store::NotificationRecord> {
+/// Every outbox row of the release.
+async fn all_rows(server: &TestServer, id: &str) -> Vec<shipyard_store::NotificationRecord> {
     let store = Store::connect(&server.db_url).await.unwrap();
     let rows = store
         .notifications(&ReleaseId::parse(id).unwrap())
         .await
         .unwrap();
     store.close().await;
+    rows
+}
+
+/// The outbox rows of the release but its summary post (which every release with a channel has).
+async fn outbox(server: &TestServer, id: &str) -> Vec<shipyard_store::NotificationRecord> {
+    let mut rows = all_rows(server, id).await;
+    rows.retain(|r| r.kind != "summary");
     rows
 }
 
@@ -87,6 +95,45 @@ both_backends!(
             .map(|n| n.idempotency_key)
             .collect();
         assert_eq!(keys, [format!("ready:{id}:1"), format!("ready:{id}:2")]);
+
+        // The summary post is owed from the creation on: top level for a release created
+        // through the API (from chat it is a reply in the command's thread).
+        let rows = all_rows(&server, &id).await;
+        let summary = rows.iter().find(|r| r.kind == "summary").unwrap();
+        assert_eq!(summary.idempotency_key, format!("summary:{id}"));
+        assert_eq!(summary.root_id, None);
+        assert!(
+            summary.message.starts_with(
+                "## Release: `uat` → `master`\n**Repositories:** 2 | **Commits:** 2 |"
+            ),
+            "{}",
+            summary.message
+        );
+
+        // Marking it deployed owes one "Release Deployed"; doing it again owes nothing more.
+        let path = format!("/api/releases/{id}");
+        let (s, body) = server
+            .patch("admin", &path, json!({"status": "deployed"}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let (s, _) = server
+            .patch("admin", &path, json!({"status": "deployed"}))
+            .await;
+        assert!(s.is_success() || s == StatusCode::CONFLICT, "{s}");
+        let deployed: Vec<_> = outbox(&server, &id)
+            .await
+            .into_iter()
+            .filter(|n| n.kind == "deployed")
+            .collect();
+        assert_eq!(deployed.len(), 1, "{deployed:?}");
+        assert_eq!(deployed[0].idempotency_key, format!("deployed:{id}"));
+        assert!(
+            deployed[0]
+                .message
+                .starts_with("🚀 **Release Deployed**\n`uat` → `master` | 2 repositories"),
+            "{}",
+            deployed[0].message
+        );
         server.stop().await;
     }
 );
@@ -102,6 +149,6 @@ async fn releases_not_started_from_chat_owe_no_post() {
     sign(&server, &id, "qa", "qa", true).await;
     let (_, d) = server.get("viewer", &format!("/api/releases/{id}")).await;
     assert_eq!(d["release"]["status"], "approved");
-    assert!(outbox(&server, &id).await.is_empty());
+    assert!(all_rows(&server, &id).await.is_empty());
     server.stop().await;
 }

@@ -44,6 +44,8 @@ pub struct ReleaseJson {
     pub content_fingerprint: String,
     /// Mattermost channel kept informed.
     pub channel_id: Option<String>,
+    /// The summary post in that channel, kept up to date (once posted).
+    pub chat_post_id: Option<String>,
 }
 
 impl From<&ReleaseRecord> for ReleaseJson {
@@ -64,6 +66,7 @@ impl From<&ReleaseRecord> for ReleaseJson {
             last_refreshed_at: r.last_refreshed_at,
             content_fingerprint: r.content_fingerprint.clone(),
             channel_id: r.channel_id.clone(),
+            chat_post_id: r.chat_post_id.clone(),
         }
     }
 }

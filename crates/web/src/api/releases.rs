@@ -119,6 +119,7 @@ async fn create_release(
                 source_branch: body.source_branch,
                 dest_branch: body.dest_branch,
                 channel_id: body.channel_id,
+                chat_root_id: None,
             },
         )
         .await?;

@@ -183,6 +183,7 @@ async fn create(
         source_branch: form.get("source_branch").unwrap_or("").trim().to_owned(),
         dest_branch: form.get("dest_branch").unwrap_or("").trim().to_owned(),
         channel_id: None,
+        chat_root_id: None,
     };
     let mut sent = NewForm {
         source: new.source_branch.clone(),

@@ -1,0 +1,368 @@
+//! What chat is owed: the texts of a release's summary post and of its notifications, which the
+//! engine writes to the outbox in the transaction of the change that causes them, and recording
+//! that a notification was posted (its `notified` history entry, and for the summary the post's
+//! id on the release).
+//!
+//! The engine does not talk to Mattermost: a sender (the chat bot) posts what the outbox holds
+//! and reports back through [`Engine::notification_sent`].
+
+use crate::events::EventKind;
+use crate::{Engine, EngineError, ReleaseView};
+use serde_json::json;
+use shipyard_core::ci::CiSummary;
+use shipyard_core::history::HistoryAction;
+use shipyard_core::release::SignOff;
+use shipyard_core::{Actor, ReleaseStatus};
+use shipyard_store::{NewHistory, NewNotification, NotificationRecord, ReleaseRecord};
+
+/// Outbox kind of the summary post; once posted, its id is the release's `chat_post_id`.
+pub const SUMMARY: &str = "summary";
+/// Outbox kind of "Release Ready to Deploy".
+pub const READY: &str = "ready";
+/// Outbox kind of a failed build.
+pub const CI_FAILED: &str = "ci_failed";
+/// Outbox kind of "Release Deployed".
+pub const DEPLOYED: &str = "deployed";
+
+/// Who posts to chat, as history records it.
+pub fn bot_actor() -> Actor {
+    Actor {
+        subject: "shipyard:mattermost-bot".into(),
+        name: "Mattermost bot".into(),
+    }
+}
+
+/// How a person is named in chat: `@username` for someone who came from Mattermost, else
+/// their display name.
+pub fn chat_name(actor: &Actor) -> String {
+    match actor.subject.strip_prefix("mattermost:") {
+        Some(username) => format!("@{username}"),
+        None => actor.name.clone(),
+    }
+}
+
+/// The link to a release's page, or nothing when `server.base_url` is unset.
+pub fn release_link(base_url: &str, release: &ReleaseRecord, label: &str) -> Option<String> {
+    (!base_url.is_empty()).then(|| {
+        format!(
+            "[{label}]({}/releases/{})",
+            base_url.trim_end_matches('/'),
+            release.id
+        )
+    })
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `Dev ✅ @dev-lead · QA ⬜`.
+pub fn sign_offs_line(release: &ReleaseRecord) -> String {
+    let one = |label: &str, s: &Option<SignOff>| match s {
+        Some(s) => format!("{label} ✅ {}", chat_name(&s.by)),
+        None => format!("{label} ⬜"),
+    };
+    format!(
+        "{} · {}",
+        one("Dev", &release.sign_offs.dev),
+        one("QA", &release.sign_offs.qa)
+    )
+}
+
+/// `3 ✓ · 1 ⏳ · 1 ✗`, or `no builds yet`.
+pub fn ci_line(ci: CiSummary) -> String {
+    let mut parts = Vec::new();
+    if ci.success > 0 {
+        parts.push(format!("{} ✓", ci.success));
+    }
+    if ci.in_progress > 0 {
+        parts.push(format!("{} ⏳", ci.in_progress));
+    }
+    if ci.pending > 0 {
+        parts.push(format!("{} merged, waiting for a run", ci.pending));
+    }
+    if ci.failed > 0 {
+        parts.push(format!("{} ✗", ci.failed));
+    }
+    if parts.is_empty() {
+        "no builds yet".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// What the summary shows, gathered from a stored release or from one being created.
+struct SummaryFacts<'a> {
+    release: &'a ReleaseRecord,
+    repos: usize,
+    commits: u64,
+    ci: CiSummary,
+}
+
+fn summary_text(f: &SummaryFacts<'_>, base_url: &str) -> String {
+    let r = f.release;
+    // Deployment is not observed yet: a release marked deployed counts all its repos.
+    let deployed = if r.status == ReleaseStatus::Deployed {
+        f.repos
+    } else {
+        0
+    };
+    let mut text = format!(
+        "## Release: `{}` → `{}`\n**Repositories:** {} | **Commits:** {} | **Sign-offs:** {} | **Status:** {}\n**CI:** {} | **Prod:** {deployed}/{} deployed",
+        r.source_branch,
+        r.dest_branch,
+        f.repos,
+        f.commits,
+        sign_offs_line(r),
+        r.status.as_str(),
+        ci_line(f.ci),
+        f.repos,
+    );
+    if let Some(link) = release_link(base_url, r, "View Dashboard") {
+        text.push('\n');
+        text.push_str(&link);
+    }
+    text
+}
+
+/// The summary post of a release, as it should read now.
+pub fn summary_message(view: &ReleaseView, base_url: &str) -> String {
+    let included: Vec<_> = view.repos.iter().filter(|r| !r.excluded).collect();
+    summary_text(
+        &SummaryFacts {
+            release: &view.release,
+            repos: included.len(),
+            commits: included.iter().map(|r| r.change.commit_count).sum(),
+            ci: view.ci_summary(),
+        },
+        base_url,
+    )
+}
+
+/// The first summary post of a release just created from chat, as a reply in `root_id`'s
+/// thread; `None` when the release has no channel.
+pub(crate) fn summary_notification(
+    release: &ReleaseRecord,
+    repos: usize,
+    commits: u64,
+    root_id: Option<String>,
+    base_url: &str,
+) -> Option<NewNotification> {
+    let channel = release.channel_id.clone()?;
+    let message = summary_text(
+        &SummaryFacts {
+            release,
+            repos,
+            commits,
+            ci: CiSummary::default(),
+        },
+        base_url,
+    );
+    Some(NewNotification {
+        idempotency_key: format!("{SUMMARY}:{}", release.id),
+        release_id: release.id.clone(),
+        kind: SUMMARY.into(),
+        channel_id: channel,
+        root_id,
+        message,
+        created_at: release.created_at,
+    })
+}
+
+/// A notification in the release's channel; `None` when the release has no channel.
+fn notification(
+    release: &ReleaseRecord,
+    kind: &str,
+    key: String,
+    message: String,
+    now: i64,
+) -> Option<NewNotification> {
+    Some(NewNotification {
+        idempotency_key: key,
+        release_id: release.id.clone(),
+        kind: kind.into(),
+        channel_id: release.channel_id.clone()?,
+        root_id: None,
+        message,
+        created_at: now,
+    })
+}
+
+/// "Release Ready to Deploy", once per approval cycle (the key holds the cycle).
+pub(crate) fn ready_notification(
+    release: &ReleaseRecord,
+    included: usize,
+    base_url: &str,
+    now: i64,
+) -> Option<NewNotification> {
+    let by = |s: &Option<SignOff>, label: &str| {
+        s.as_ref()
+            .map(|s| format!("{} ({label})", chat_name(&s.by)))
+            .unwrap_or_else(|| format!("nobody ({label})"))
+    };
+    let mut message = format!(
+        "✅ **Release Ready to Deploy**\n`{}` → `{}` | {}\nApproved by: {}, {}",
+        release.source_branch,
+        release.dest_branch,
+        plural(included, "repository", "repositories"),
+        by(&release.sign_offs.dev, "Dev"),
+        by(&release.sign_offs.qa, "QA"),
+    );
+    if let Some(link) = release_link(base_url, release, "View Details") {
+        message.push('\n');
+        message.push_str(&link);
+    }
+    notification(
+        release,
+        READY,
+        format!("{READY}:{}:{}", release.id, release.approval_cycle),
+        message,
+        now,
+    )
+}
+
+/// "Release Deployed", once per release.
+pub(crate) fn deployed_notification(
+    release: &ReleaseRecord,
+    included: usize,
+    base_url: &str,
+    now: i64,
+) -> Option<NewNotification> {
+    let mut message = format!(
+        "🚀 **Release Deployed**\n`{}` → `{}` | {}",
+        release.source_branch,
+        release.dest_branch,
+        plural(included, "repository", "repositories"),
+    );
+    if let Some(link) = release_link(base_url, release, "View Details") {
+        message.push('\n');
+        message.push_str(&link);
+    }
+    notification(
+        release,
+        DEPLOYED,
+        format!("{DEPLOYED}:{}", release.id),
+        message,
+        now,
+    )
+}
+
+/// A failed build of one repo of the release: once per run attempt (or once per tracking, when
+/// no run was found). `details` is the `ci_failed` history entry's details.
+pub(crate) fn ci_failed_notification(
+    release: &ReleaseRecord,
+    ci: &shipyard_store::CiStatusRecord,
+    details: &serde_json::Value,
+    base_url: &str,
+    now: i64,
+) -> Option<NewNotification> {
+    let reason = details["reason"].as_str().unwrap_or("failed");
+    let run = match (&ci.run_number, &ci.run_url) {
+        (Some(n), Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {
+            format!(" ([run #{n}]({url}))")
+        }
+        (Some(n), _) => format!(" (run #{n})"),
+        _ => String::new(),
+    };
+    let why = match reason {
+        "no_workflow" => "no CI run was found for the merge".to_owned(),
+        "timeout" => "the CI run did not finish in time".to_owned(),
+        other => format!("CI ended with `{other}`"),
+    };
+    let mut message = format!(
+        "❌ **CI failed** for `{}`{run} in release `{}` → `{}`: {why}.",
+        ci.repo_name, release.source_branch, release.dest_branch,
+    );
+    if let Some(link) = release_link(base_url, release, "View Details") {
+        message.push('\n');
+        message.push_str(&link);
+    }
+    let occasion = match (ci.run_id, ci.run_attempt) {
+        (Some(id), attempt) => format!("{id}:{}", attempt.unwrap_or(1)),
+        (None, _) => format!("{reason}:{}", ci.tracking_started_at),
+    };
+    notification(
+        release,
+        CI_FAILED,
+        format!("{CI_FAILED}:{}:{}:{occasion}", release.id, ci.repo_id),
+        message,
+        now,
+    )
+}
+
+impl Engine {
+    /// Records that notification `n` was posted as `post_id`: marks it sent, adds a `notified`
+    /// history entry and, for the summary, stores the post on the release, all in one
+    /// transaction. `false` (and nothing changes) when it had been marked sent already.
+    pub async fn notification_sent(
+        &self,
+        n: &NotificationRecord,
+        post_id: &str,
+    ) -> Result<bool, EngineError> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let Some(mut release) = tx.lock_release(&n.release_id).await? else {
+            return Err(EngineError::NotFound(format!("release `{}`", n.release_id)));
+        };
+        if !tx.mark_notification_sent(n.id, post_id, now).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let mut kinds = vec![EventKind::History];
+        if n.kind == SUMMARY && release.chat_post_id.is_none() {
+            release.chat_post_id = Some(post_id.to_owned());
+            tx.save_release(&release).await?;
+            kinds.push(EventKind::Updated);
+        }
+        tx.append_history(
+            &n.release_id,
+            &NewHistory {
+                action: HistoryAction::Notified,
+                actor: bot_actor(),
+                details: json!({
+                    "kind": n.kind,
+                    "channel_id": n.channel_id,
+                    "post_id": post_id,
+                    "attempts": n.attempts,
+                }),
+                created_at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.events().publish(&n.release_id, &kinds, now);
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ci_line_leaves_out_zero_counts() {
+        assert_eq!(ci_line(CiSummary::default()), "no builds yet");
+        let ci = CiSummary {
+            total: 5,
+            success: 3,
+            failed: 1,
+            in_progress: 1,
+            pending: 0,
+        };
+        assert_eq!(ci_line(ci), "3 ✓ · 1 ⏳ · 1 ✗");
+    }
+
+    #[test]
+    fn chat_names_use_the_mattermost_username() {
+        let mm = Actor {
+            subject: "mattermost:dev-lead".into(),
+            name: "Dev Lead".into(),
+        };
+        let oidc = Actor {
+            subject: "oidc:abc".into(),
+            name: "Quinn QA".into(),
+        };
+        assert_eq!(chat_name(&mm), "@dev-lead");
+        assert_eq!(chat_name(&oidc), "Quinn QA");
+    }
+}
