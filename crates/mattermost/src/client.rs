@@ -194,7 +194,7 @@ impl Mattermost {
     }
 
     /// The posts of a channel created or changed at or after `since_ms` (Unix milliseconds),
-    /// oldest first by `create_at`, then by id
+    /// oldest first by `create_at`, then in Mattermost's order
     /// (`GET /api/v4/channels/{id}/posts?since=…`).
     ///
     /// Meant for catching up after a gap in the event stream. Edited posts come back with their
@@ -351,8 +351,22 @@ impl Mattermost {
 
 /// The posts of a list that are not deleted, oldest first by `create_at`, then by id.
 fn oldest_first(list: PostList) -> Result<Vec<Post>, MattermostError> {
-    let mut posts = Vec::with_capacity(list.posts.len());
-    for (id, value) in list.posts {
+    let PostList {
+        order,
+        posts: mut by_id,
+    } = list;
+    // Mattermost's `order` is newest first, which also orders posts of one millisecond; posts
+    // missing from it follow, by id.
+    let mut entries: Vec<(String, serde_json::Value)> = order
+        .iter()
+        .rev()
+        .filter_map(|id| by_id.remove(id).map(|v| (id.clone(), v)))
+        .collect();
+    let mut rest: Vec<(String, serde_json::Value)> = by_id.into_iter().collect();
+    rest.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.extend(rest);
+    let mut posts = Vec::with_capacity(entries.len());
+    for (id, value) in entries {
         let deleted = value
             .get("delete_at")
             .and_then(serde_json::Value::as_i64)
@@ -365,7 +379,8 @@ fn oldest_first(list: PostList) -> Result<Vec<Post>, MattermostError> {
         })?;
         posts.push(post);
     }
-    posts.sort_by(|a, b| (a.create_at, &a.id).cmp(&(b.create_at, &b.id)));
+    // Stable: the order above decides between posts of the same millisecond.
+    posts.sort_by_key(|p| p.create_at);
     Ok(posts)
 }
 

@@ -86,6 +86,9 @@ pub struct Post {
 /// checked before it is read.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct PostList {
+    /// Post ids, newest first.
+    #[serde(default, deserialize_with = "nullable")]
+    pub order: Vec<String>,
     /// Posts by id.
     #[serde(default, deserialize_with = "nullable")]
     pub posts: Map<String, Value>,

@@ -274,13 +274,17 @@ async fn clones_share_one_client() -> TestResult {
 async fn channel_posts_since_are_oldest_first() -> TestResult {
     let w = world().await?;
     let mm = client(&w.sim)?;
+    // Posts in one millisecond are ordered by id; a pause between them keeps creation order.
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(3));
     let first = w.sim.post_as("alice", &w.channel, "first", None);
+    pause().await;
     let second = mm
         .create_post(&NewPost {
             root_id: Some(first.id.clone()),
             ..NewPost::new(w.channel.clone(), "second")
         })
         .await?;
+    pause().await;
     let third = w.sim.post_as("alice", &w.channel, "third @shipyard", None);
     let elsewhere = w.sim.add_channel("acme", "random");
     w.sim.add_member(&elsewhere, &w.bot);

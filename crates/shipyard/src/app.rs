@@ -1,6 +1,7 @@
 //! From configuration to a running server.
 
 use anyhow::Context;
+use shipyard_chat::{ChatBot, ChatSettings};
 use shipyard_config::AuthMode;
 use shipyard_config::Config;
 use shipyard_core::change::{InfraMatcher, RepoFilter};
@@ -8,6 +9,7 @@ use shipyard_engine::ci::CiTracker;
 use shipyard_engine::ci_rules::CiSettings;
 use shipyard_engine::{Clock, Engine, EngineSettings, GithubSetup, SystemClock};
 use shipyard_github::{GitHub, GitHubOptions};
+use shipyard_mattermost::MattermostOptions;
 use shipyard_store::{ApiTokenRecord, Store};
 use shipyard_web::auth::oidc::Oidc;
 use shipyard_web::auth::{SessionSettings, Sessions};
@@ -134,6 +136,8 @@ pub async fn serve(
         .ci
         .clone()
         .map(|t| tokio::spawn(run_ci_tracker(t, every, stop.clone())));
+    let chat =
+        chat_bot(config, &state.engine)?.map(|bot| tokio::spawn(bot.run_as_leader(stop.clone())));
     let served = shipyard_web::serve(listener, state, shutdown)
         .await
         .context("serving HTTP");
@@ -141,7 +145,24 @@ pub async fn serve(
     if let Some(task) = tracker {
         let _ = task.await;
     }
+    if let Some(task) = chat {
+        let _ = task.await;
+    }
     served
+}
+
+/// The Mattermost bot, when `mattermost` is configured.
+pub fn chat_bot(config: &Config, engine: &Engine) -> anyhow::Result<Option<ChatBot>> {
+    let Some(mm) = &config.mattermost else {
+        return Ok(None);
+    };
+    let options = MattermostOptions::new(mm.url.clone(), mm.token.expose().to_owned());
+    let mut settings = ChatSettings::new(mm.bot_username.clone());
+    settings.channels = mm.channels.clone();
+    settings.base_url = config.server.base_url.clone();
+    let bot = ChatBot::new(engine.clone(), options, settings)
+        .context("setting up the Mattermost client")?;
+    Ok(Some(bot))
 }
 
 /// The CI tracker, when GitHub is configured.

@@ -59,12 +59,22 @@ impl ApiClient {
 
     /// `POST /api/releases`.
     pub async fn create(&self, source: &str, dest: &str) -> anyhow::Result<Value> {
-        self.call(
-            reqwest::Method::POST,
-            "/api/releases",
-            Some(serde_json::json!({"source_branch": source, "dest_branch": dest})),
-        )
-        .await
+        self.create_in(source, dest, None).await
+    }
+
+    /// `POST /api/releases`, kept informed in the Mattermost channel `channel_id` if given.
+    pub async fn create_in(
+        &self,
+        source: &str,
+        dest: &str,
+        channel_id: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let mut body = serde_json::json!({"source_branch": source, "dest_branch": dest});
+        if let Some(channel) = channel_id {
+            body["channel_id"] = channel.into();
+        }
+        self.call(reqwest::Method::POST, "/api/releases", Some(body))
+            .await
     }
 
     /// `GET /api/releases`.

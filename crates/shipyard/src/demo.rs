@@ -1,4 +1,5 @@
-//! `shipyard demo`: a simulated GitHub org on loopback and the real server against it.
+//! `shipyard demo`: a simulated GitHub org and a simulated Mattermost on loopback, and the real
+//! server against them.
 //!
 //! Nothing here takes a shortcut: the server reaches the simulated GitHub over HTTP with the
 //! same client, engine and store as in production. Only the upstream is simulated.
@@ -7,10 +8,11 @@ use crate::app;
 use anyhow::Context;
 use rand::Rng as _;
 use shipyard_config::{
-    ApiTokenConfig, AuthMode, Config, DevUser, GithubConfig, RepoFilter, Secret,
+    ApiTokenConfig, AuthMode, Config, DevUser, GithubConfig, MattermostConfig, RepoFilter, Secret,
 };
 use shipyard_core::Role;
 use shipyard_sim::github::{SimGithub, seed_demo};
+use shipyard_sim::mattermost::SimMattermost;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -119,7 +121,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     };
     let addr = listener.local_addr()?;
     let db_url = format!("sqlite://{}", dir.join("shipyard.db").display());
-    let (config, tokens) = demo_config(&sim, &github_token, addr, db_url);
+    let (mut config, tokens) = demo_config(&sim, &github_token, addr, db_url);
+    let chat = DemoChat::start().await?;
+    config.mattermost = Some(chat.config());
     if let Some(secret) = config
         .github
         .as_ref()
@@ -141,7 +145,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     wait_ready(&base).await?;
     let (_, dev_token) = &tokens[0];
     let api = crate::client::ApiClient::new(&base, dev_token)?;
-    let first = match api.create("uat", "master").await {
+    let first = match api.create_in("uat", "master", Some(&chat.channel)).await {
         Ok(release) => declare_demo_dependencies(&api, &release)
             .await
             .map(|()| release),
@@ -155,6 +159,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         sim.repo_names().len()
     );
     println!("  Database: {}", dir.join("shipyard.db").display());
+    println!(
+        "  Simulated Mattermost channel ~releases, with the bot @{DEMO_BOT}: {}",
+        chat.page
+    );
+    println!(
+        "    type `@{DEMO_BOT} help` there as one of the demo people and watch the bot answer"
+    );
     let builds = match &first {
         Ok(v) => {
             println!(
@@ -204,7 +215,52 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(());
     sim.shutdown().await;
+    chat.sim.shutdown().await;
     Ok(())
+}
+
+/// The bot's username in the demo.
+pub const DEMO_BOT: &str = "pusheen";
+
+/// The demo's simulated Mattermost: team `acme`, channel `releases`, the bot and the demo
+/// people as members.
+struct DemoChat {
+    sim: SimMattermost,
+    token: String,
+    channel: String,
+    page: String,
+}
+
+impl DemoChat {
+    async fn start() -> anyhow::Result<DemoChat> {
+        let sim = SimMattermost::start()
+            .await
+            .context("starting the simulated Mattermost")?;
+        let token = random_token("mmbot_");
+        let bot = sim.add_bot(DEMO_BOT, &token);
+        let channel = sim.add_channel("acme", "releases");
+        sim.add_member(&channel, &bot);
+        for (name, _) in DEMO_USERS {
+            let person = sim.add_user(name);
+            sim.add_member(&channel, &person);
+        }
+        let page = sim.channel_page_url("acme", "releases");
+        Ok(DemoChat {
+            sim,
+            token,
+            channel,
+            page,
+        })
+    }
+
+    fn config(&self) -> MattermostConfig {
+        MattermostConfig {
+            url: self.sim.url(),
+            token: Secret::new(self.token.clone()),
+            bot_username: DEMO_BOT.into(),
+            channels: vec![self.channel.clone()],
+        }
+    }
 }
 
 /// A build the demo plays after merging a repo's release pull request.

@@ -9,23 +9,11 @@ mod common;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use shipyard_core::ReleaseId;
-use shipyard_store::{Backend, Store};
+use shipyard_store::Backend;
 
 fn two_repos(sim: &shipyard_sim::github::SimGithub) {
     repo_with_changes(sim, "billing", &[commit("feat: a", "alice")]);
     repo_with_changes(sim, "payments", &[commit("fix: b", "bob")]);
-}
-
-/// Every outbox row of the release.
-async fn all_rows(server: &TestServer, id: &str) -> Vec<shipyard_store::NotificationRecord> {
-    let store = Store::connect(&server.db_url).await.unwrap();
-    let rows = store
-        .notifications(&ReleaseId::parse(id).unwrap())
-        .await
-        .unwrap();
-    store.close().await;
-    rows
 }
 
 /// The outbox rows of the release but its summary post (which every release with a channel has).
@@ -33,16 +21,6 @@ async fn outbox(server: &TestServer, id: &str) -> Vec<shipyard_store::Notificati
     let mut rows = all_rows(server, id).await;
     rows.retain(|r| r.kind != "summary");
     rows
-}
-
-async fn sign(server: &TestServer, id: &str, who: &str, kind: &str, on: bool) {
-    let path = format!("/api/releases/{id}/approve/{kind}");
-    let (s, body) = if on {
-        server.post(who, &path, json!({})).await
-    } else {
-        server.delete(who, &path).await
-    };
-    assert_eq!(s, StatusCode::OK, "{body}");
 }
 
 both_backends!(

@@ -21,8 +21,9 @@ fn out_dir() -> PathBuf {
     }
 }
 
-/// Starts `shipyard demo`; returns the process, its base URL and the first release's page.
-async fn start_demo(data: &std::path::Path) -> (tokio::process::Child, String, String) {
+/// Starts `shipyard demo`; returns the process, its base URL, the first release's page and the
+/// simulated Mattermost channel's page.
+async fn start_demo(data: &std::path::Path) -> (tokio::process::Child, String, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_shipyard"))
         .args(["demo", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
@@ -32,7 +33,7 @@ async fn start_demo(data: &std::path::Path) -> (tokio::process::Child, String, S
         .spawn()
         .expect("start shipyard demo");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut base, mut release) = (None, None);
+    let (mut base, mut release, mut chat) = (None, None, None);
     let read = async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if let Some(url) = line.split("running at ").nth(1) {
@@ -40,6 +41,9 @@ async fn start_demo(data: &std::path::Path) -> (tokio::process::Child, String, S
             }
             if let Some(url) = line.split("was created: ").nth(1) {
                 release = Some(url.trim().to_owned());
+            }
+            if let Some(url) = line.split("with the bot @pusheen: ").nth(1) {
+                chat = Some(url.trim().to_owned());
             }
             if line.contains("Press Ctrl-C") {
                 break;
@@ -53,6 +57,7 @@ async fn start_demo(data: &std::path::Path) -> (tokio::process::Child, String, S
         child,
         base.expect("demo base URL"),
         release.expect("demo release"),
+        chat.expect("demo chat page"),
     )
 }
 
@@ -65,7 +70,7 @@ async fn screenshots_of_the_demo() {
     let dir = out_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let (mut demo, base, release) = start_demo(data.path()).await;
+    let (mut demo, base, release, chat) = start_demo(data.path()).await;
 
     let browser = Browser::start().await;
     browser.goto(&format!("{base}/")).await;
@@ -96,6 +101,27 @@ async fn screenshots_of_the_demo() {
     browser.goto(&release).await;
     browser.wait_for("#repos").await;
     browser.screenshot(&dir.join("release-phone.png")).await;
+
+    // The demo's chat: someone asks the bot, which answers in the thread.
+    browser.client.set_window_size(1100, 1000).await.unwrap();
+    browser.goto(&chat).await;
+    browser.wait_for("textarea[name=message]").await;
+    browser
+        .fill("textarea[name=message]", "@pusheen releases")
+        .await;
+    browser.click("form.compose button[type=submit]").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    // The summary post follows the builds a few seconds behind (its edits are debounced).
+    while !(browser.source().await.contains("Active releases")
+        && browser.source().await.contains("2 ✓"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bot did not answer in the demo's chat"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    browser.screenshot(&dir.join("chat.png")).await;
 
     browser.close().await;
     let _ = demo.kill().await;

@@ -47,6 +47,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub tokens: HashMap<&'static str, String>,
     pub db_url: String,
+    /// The configuration the server runs with.
+    pub config: Config,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -150,24 +152,38 @@ impl TestServer {
         }
         adjust(&mut config);
 
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            shipyard::app::serve(&config, listener, async {
-                let _ = stopped.await;
-            })
-            .await
-        });
+        let (stop, task) = spawn_serve(config.clone(), listener);
         let server = TestServer {
             base: format!("http://{addr}"),
             sim,
             http: reqwest::Client::new(),
             tokens,
             db_url,
+            config,
             stop: Some(stop),
             task: Some(task),
         };
         server.wait_ready().await;
         server
+    }
+
+    /// Stops the server and starts it again on the same address and database, after `adjust`
+    /// had its say on the configuration (as an operator restarting it would).
+    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut Config)) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        adjust(&mut self.config);
+        let listener = tokio::net::TcpListener::bind(self.config.server.listen)
+            .await
+            .expect("bind the same address again");
+        let (stop, task) = spawn_serve(self.config.clone(), listener);
+        self.stop = Some(stop);
+        self.task = Some(task);
+        self.wait_ready().await;
     }
 
     async fn wait_ready(&self) {
@@ -261,6 +277,46 @@ impl TestServer {
         }
         testing::drop_database(&self.db_url).await;
     }
+}
+
+type ServeTask = tokio::task::JoinHandle<anyhow::Result<()>>;
+
+fn spawn_serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+) -> (tokio::sync::oneshot::Sender<()>, ServeTask) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        shipyard::app::serve(&config, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    (stop, task)
+}
+
+/// `who` gives (`on`) or withdraws the `kind` sign-off of release `id`, asserting 200.
+pub async fn sign(server: &TestServer, id: &str, who: &str, kind: &str, on: bool) {
+    let path = format!("/api/releases/{id}/approve/{kind}");
+    let (s, body) = if on {
+        server.post(who, &path, serde_json::json!({})).await
+    } else {
+        server.delete(who, &path).await
+    };
+    assert_eq!(s, StatusCode::OK, "{body}");
+}
+
+/// Every notification outbox row of release `id`, oldest first.
+pub async fn all_rows(server: &TestServer, id: &str) -> Vec<shipyard_store::NotificationRecord> {
+    let store = shipyard_store::Store::connect(&server.db_url)
+        .await
+        .expect("connect");
+    let rows = store
+        .notifications(&shipyard_core::ReleaseId::parse(id).expect("a release id"))
+        .await
+        .expect("outbox rows");
+    store.close().await;
+    rows
 }
 
 /// The repo object named `name` in a release detail.
