@@ -601,3 +601,42 @@ async fn a_failed_build_is_announced_once_per_run_attempt_and_shown_in_the_summa
     server.stop().await;
     chat.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_run_one_bot_and_the_other_takes_over() {
+    let chat = Chat::start().await;
+    let mut server =
+        TestServer::start_with(Backend::Postgres, two_repos, |c| chat.configure(c)).await;
+    chat.connected().await;
+    let (_, stop_replica, replica) = server.replica().await;
+    // The replica asks for the lead at once and is refused: one socket, one answer per command.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(chat.sim.open_websockets(), 1);
+    assert_eq!(chat.sim.websocket_connections(), 1);
+    let first = chat.say("alice", &chat.releases, "@pusheen help");
+    chat.answer(&first).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(chat.answers(&first).len(), 1);
+
+    // The leader goes away: the replica takes the bot over (it asks every 10 s).
+    server.halt().await;
+    for _ in 0..300 {
+        if chat.sim.websocket_connections() == 2 && chat.sim.open_websockets() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(chat.sim.websocket_connections(), 2, "the replica connected");
+    let second = chat.say("alice", &chat.releases, "@pusheen releases");
+    assert!(
+        chat.answer(&second)
+            .await
+            .message
+            .starts_with("No active releases.")
+    );
+
+    let _ = stop_replica.send(());
+    let _ = replica.await;
+    server.stop().await;
+    chat.sim.shutdown().await;
+}

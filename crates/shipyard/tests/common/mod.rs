@@ -167,15 +167,41 @@ impl TestServer {
         server
     }
 
-    /// Stops the server and starts it again on the same address and database, after `adjust`
-    /// had its say on the configuration (as an operator restarting it would).
-    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut Config)) {
+    /// Stops the server, keeping its database (for another replica, or a restart).
+    pub async fn halt(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }
+    }
+
+    /// Starts another replica of the server on a new address and the same database; stop it
+    /// with the returned sender.
+    pub async fn replica(&self) -> (String, tokio::sync::oneshot::Sender<()>, ServeTask) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let mut config = self.config.clone();
+        config.server.listen = listener.local_addr().expect("addr");
+        let base = format!("http://{}", config.server.listen);
+        let (stop, task) = spawn_serve(config, listener);
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(format!("{base}/readyz")).send().await
+                && r.status() == StatusCode::OK
+            {
+                return (base, stop, task);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the replica did not become ready");
+    }
+
+    /// Stops the server and starts it again on the same address and database, after `adjust`
+    /// had its say on the configuration (as an operator restarting it would).
+    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut Config)) {
+        self.halt().await;
         adjust(&mut self.config);
         let listener = tokio::net::TcpListener::bind(self.config.server.listen)
             .await
@@ -279,7 +305,8 @@ impl TestServer {
     }
 }
 
-type ServeTask = tokio::task::JoinHandle<anyhow::Result<()>>;
+/// A running `shipyard serve`.
+pub type ServeTask = tokio::task::JoinHandle<anyhow::Result<()>>;
 
 fn spawn_serve(
     config: Config,
