@@ -320,7 +320,7 @@ impl Mattermost {
             .increment(1);
         if status == StatusCode::TOO_MANY_REQUESTS {
             let secs = [
-                header_u64(&headers, header::RETRY_AFTER.as_str()),
+                retry_after(&headers, std::time::SystemTime::now()),
                 header_u64(&headers, "x-ratelimit-reset"),
             ]
             .into_iter()
@@ -382,6 +382,18 @@ fn oldest_first(list: PostList) -> Result<Vec<Post>, MattermostError> {
     // Stable: the order above decides between posts of the same millisecond.
     posts.sort_by_key(|p| p.create_at);
     Ok(posts)
+}
+
+/// `Retry-After` in seconds: given as seconds, or as an HTTP date (counted from `now`).
+fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<u64> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let wait = at.duration_since(now).unwrap_or_default();
+    // Round up: a date half a second away is still a pause.
+    Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -553,6 +565,30 @@ mod tests {
         let empty: PostList = serde_json::from_str(r#"{"order":[],"posts":null}"#)?;
         assert!(oldest_first(empty)?.is_empty());
         Ok(())
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
+            );
+            retry_after(&h, now)
+        };
+        assert_eq!(with("7"), Some(7));
+        assert_eq!(
+            with(&httpdate::fmt_http_date(now + Duration::from_secs(90))),
+            Some(90)
+        );
+        assert_eq!(
+            with(&httpdate::fmt_http_date(now - Duration::from_secs(90))),
+            Some(0)
+        );
+        assert_eq!(with("soon"), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 
     #[test]
