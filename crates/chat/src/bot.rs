@@ -88,7 +88,7 @@ impl ChatBot {
             me,
             handled: Handled::default(),
             channels: self.settings.channels.iter().cloned().collect(),
-            last_post_ms: now_ms(),
+            last_post_ms: crate::wall_clock_ms(),
             behind: Vec::new(),
         };
         let mut events = self.client.events(self.settings.events);
@@ -327,13 +327,6 @@ fn metrics_name(command: &Command) -> &'static str {
         Command::Usage(_) => "usage",
         Command::Unknown(_) => "unknown",
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -167,3 +167,12 @@ impl ChatBot {
         }
     }
 }
+
+/// Now in Unix milliseconds by this machine's clock, to compare with Mattermost's post times
+/// (the engine's clock is for Shipyard's own records).
+pub(crate) fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

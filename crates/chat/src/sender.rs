@@ -144,11 +144,7 @@ impl ChatBot {
 
     /// The bot's own post of `n` in its channel, if an earlier attempt made it.
     async fn find_own_post(&self, n: &NotificationRecord) -> Result<Option<Post>, MattermostError> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default();
-        let since = (n.created_at.saturating_mul(1000)).min(now_ms) - LOOKBACK_MS;
+        let since = (n.created_at.saturating_mul(1000)).min(crate::wall_clock_ms()) - LOOKBACK_MS;
         let posts = self
             .sender_client
             .channel_posts_since(&n.channel_id, since.max(0))
