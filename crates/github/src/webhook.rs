@@ -264,17 +264,14 @@ mod tests {
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!(
-            "{}/../../../shared/fixtures/github/webhooks/{name}",
+            "{}/tests/fixtures/webhooks/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
     fn fixtures(prefix: &str) -> Vec<(String, Vec<u8>)> {
-        let dir = format!(
-            "{}/../../../shared/fixtures/github/webhooks",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let dir = format!("{}/tests/fixtures/webhooks", env!("CARGO_MANIFEST_DIR"));
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{dir}: {e}"))
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
