@@ -163,9 +163,63 @@ pub fn verdict(
     }
 }
 
+/// Whether a run's `path` names the tracked workflow file `workflow_file` (e.g. `general.yaml`).
+///
+/// GitHub writes the path in several forms: `.github/workflows/general.yaml`,
+/// `.github/workflows/general.yaml@main`, `….yaml@refs/heads/master`, and for a workflow
+/// called from another repository `owner/repo/.github/workflows/general.yaml@<ref>`. The `@ref`
+/// is dropped, then the rest must end with `.github/workflows/<file>` at a path boundary.
+pub fn workflow_path_matches(path: &str, workflow_file: &str) -> bool {
+    let file = workflow_file.trim_start_matches('/');
+    if file.is_empty() {
+        return false;
+    }
+    let path = path.split_once('@').map_or(path, |(p, _)| p);
+    let Some(dir) = path.strip_suffix(file) else {
+        return false;
+    };
+    let Some(before) = dir.strip_suffix(".github/workflows/") else {
+        return false;
+    };
+    before.is_empty() || before.ends_with('/')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workflow_paths_match_in_every_form_github_writes() {
+        let cases = [
+            (".github/workflows/general.yaml", true),
+            (".github/workflows/general.yaml@main", true),
+            (".github/workflows/general.yaml@refs/heads/master", true),
+            (
+                "acme/svc/.github/workflows/general.yaml@refs/heads/master",
+                true,
+            ),
+            (
+                "acme/svc/.github/workflows/general.yaml@1595d4b6de6a9e9751fb270a41019ce507d4099e",
+                true,
+            ),
+            (".github/workflows/general.yml", false),
+            (".github/workflows/other-general.yaml", false),
+            (".github/workflows/general.yaml.bak", false),
+            (".github/workflows/sub/general.yaml", false),
+            ("general.yaml", false),
+            ("x.github/workflows/general.yaml", false),
+            ("", false),
+            ("@.github/workflows/general.yaml", false),
+        ];
+        for (path, want) in cases {
+            assert_eq!(
+                workflow_path_matches(path, "general.yaml"),
+                want,
+                "{path:?}"
+            );
+        }
+        assert!(!workflow_path_matches(".github/workflows/", ""));
+    }
 
     #[test]
     fn github_run_states_map_as_the_table_says() {

@@ -54,7 +54,9 @@ pub(crate) fn workflow_run(inner: &Inner, git: &GitState, run: &Run) -> Value {
     let (name, path) = git
         .actions
         .workflow(run.workflow_id)
-        .map_or_else(Default::default, |w| (w.name.clone(), w.path()));
+        .map_or_else(Default::default, |w| {
+            (w.name.clone(), w.run_path(&inner.org, &run.head_branch))
+        });
     let commit = r.commits.get(&run.head_sha);
     let head_commit = commit.map_or(Value::Null, |c| {
         json!({

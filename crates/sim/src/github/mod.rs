@@ -180,6 +180,30 @@ pub enum LogAvailability {
     MissingAtHost,
 }
 
+/// How a workflow run's `path` is written. GitHub's answers and deliveries use all of these
+/// (see its REST examples and webhook deliveries); a client must accept each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunPathForm {
+    /// `.github/workflows/general.yaml`
+    Plain,
+    /// `.github/workflows/general.yaml@master` (the run's branch)
+    AtBranch,
+    /// `.github/workflows/general.yaml@refs/heads/master`
+    AtRef,
+    /// `acme/svc/.github/workflows/general.yaml@refs/heads/master`
+    Qualified,
+}
+
+impl RunPathForm {
+    /// Every form, in the order new workflows take them.
+    pub const ALL: [RunPathForm; 4] = [
+        RunPathForm::Plain,
+        RunPathForm::AtRef,
+        RunPathForm::Qualified,
+        RunPathForm::AtBranch,
+    ];
+}
+
 /// One request as the log host saw and answered it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRequest {
@@ -547,6 +571,13 @@ impl SimGithub {
     /// GitHub; [`SimGithub::start_run`] declares the workflow itself (named after the file).
     pub fn add_workflow(&self, repo: &str, file: &str, name: &str) -> u64 {
         self.inner.git().add_workflow(repo, file, Some(name))
+    }
+
+    /// Makes runs of `repo`'s workflow `file` report their `path` in `form` (by default each new
+    /// workflow of the org takes the next of [`RunPathForm::ALL`]), in the REST answers and in
+    /// `workflow_run` deliveries alike.
+    pub fn set_run_path_form(&self, repo: &str, file: &str, form: RunPathForm) {
+        self.inner.git().set_run_path_form(repo, file, form);
     }
 
     /// Queues a `push` run of `.github/workflows/{workflow_file}` for commit `head_sha` (a sha,

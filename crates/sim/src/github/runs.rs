@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 
-use super::LogAvailability;
 use super::state::GitState;
+use super::{LogAvailability, RunPathForm};
 
 /// Values a run's `status` takes before it completes.
 pub(crate) const OPEN_STATUSES: &[&str] =
@@ -30,6 +30,8 @@ pub(crate) const CONCLUSIONS: &[&str] = &[
 /// A workflow file of a repository.
 #[derive(Debug, Clone)]
 pub(crate) struct Workflow {
+    /// How runs of this workflow write their `path`.
+    pub path_form: RunPathForm,
     pub id: u64,
     /// Repository name as created.
     pub repo: String,
@@ -42,9 +44,22 @@ pub(crate) struct Workflow {
 }
 
 impl Workflow {
-    /// Repository-relative path of the file.
+    /// Repository-relative path of the file (the `workflow` object's `path`).
     pub fn path(&self) -> String {
         format!(".github/workflows/{}", self.file)
+    }
+
+    /// A run's `path`, in this workflow's form: `head_branch` is the run's branch.
+    pub fn run_path(&self, org: &str, head_branch: &str) -> String {
+        let path = self.path();
+        match self.path_form {
+            RunPathForm::Plain => path,
+            RunPathForm::AtBranch => format!("{path}@{head_branch}"),
+            RunPathForm::AtRef => format!("{path}@refs/heads/{head_branch}"),
+            RunPathForm::Qualified => {
+                format!("{org}/{}/{path}@refs/heads/{head_branch}", self.repo)
+            }
+        }
     }
 }
 
@@ -245,7 +260,11 @@ impl GitState {
         }
         let id = actions.next_workflow_id;
         actions.next_workflow_id += 1;
+        // GitHub writes runs' paths in several forms; workflows take them in turn, so an org of
+        // a few repos shows every form (the first workflow is plain).
+        let path_form = RunPathForm::ALL[actions.workflows.len() % RunPathForm::ALL.len()];
         actions.workflows.push(Workflow {
+            path_form,
             id,
             repo: repo_name,
             file: file.to_owned(),
@@ -254,6 +273,14 @@ impl GitState {
             next_run_number: 1,
         });
         id
+    }
+
+    /// Sets how runs of `repo`'s workflow `file` (declared on the way if needed) write `path`.
+    pub fn set_run_path_form(&mut self, repo: &str, file: &str, form: RunPathForm) {
+        let id = self.add_workflow(repo, file, None);
+        if let Some(w) = self.actions.workflows.iter_mut().find(|w| w.id == id) {
+            w.path_form = form;
+        }
     }
 
     /// Queues a new run of a workflow (declared on the way if needed) for a commit and returns
