@@ -140,20 +140,16 @@ fn github(raw: RawGithub, p: &mut Problems) -> GithubConfig {
 
 fn auth(raw: Option<RawAuth>, p: &mut Problems) -> AuthConfig {
     let default = AuthConfig::default();
-    // Without an `auth` section there is nothing to check: see the crate docs on `oidc`.
+    // Without an `auth` section there is nothing to check: see the crate docs on sign-in.
     let Some(raw) = raw else {
         return default;
     };
     let mode = raw.mode.unwrap_or(default.mode);
     // A mistyped mode was reported already; judging the rest by the default would only add noise.
     let mode_known = !p.has_problem_under("auth.mode");
+    // Without `auth.oidc` nobody signs in to the pages, but the API works with tokens: that is
+    // a warning ([`crate::Config::warnings`]). A section with some keys needs all of them.
     let oidc = raw.oidc.map(|o| oidc(o, p));
-    if mode_known && mode == AuthMode::Oidc && oidc.is_none() && !p.has_problem_under("auth.oidc") {
-        p.push(
-            "auth.oidc",
-            "is required when `auth.mode` is `oidc` (the default); for a local demo set `auth.mode: dev`",
-        );
-    }
     let dev_users = dev_users(raw.dev_users, p);
     if mode_known
         && mode == AuthMode::Dev

@@ -26,11 +26,12 @@
 //!   password), nor any URL (it may carry credentials).
 //! - Optional sections: a missing `github`, `argocd` or `mattermost` is `None`; a `null` section
 //!   counts as missing.
-//! - Sign-in: with no `auth` section at all, `auth.mode` is `oidc` with no provider, and loading
-//!   succeeds, so `migrate`, `check-config` and API-token-only setups need no provider. Once an
-//!   `auth` section is present, `mode: oidc` requires `auth.oidc` and `mode: dev` requires
-//!   `auth.dev_users`. Before serving, call [`Config::validate_for_serve`], which always
-//!   requires a provider in `oidc` mode and a loopback `server.listen` in `dev` mode.
+//! - Sign-in: `auth.oidc` is optional. Without it (in the default `oidc` mode) nobody can sign
+//!   in to the pages, but the API works with `auth.api_tokens`: a bot-and-API deployment, or a
+//!   first start before single sign-on is set up. [`Config::warnings`] says so. An `auth.oidc`
+//!   section with some keys must have all the required ones (each missing key is an error).
+//!   `mode: dev` requires `auth.dev_users`. Before serving, call [`Config::validate_for_serve`],
+//!   which requires a loopback `server.listen` in `dev` mode.
 //! - Environment names under `argocd.environments` keep the order of the file.
 
 mod build;
@@ -95,15 +96,38 @@ impl Config {
         }
     }
 
-    /// The extra checks `serve` needs: an OIDC provider in `oidc` mode, and in `dev` mode a
-    /// `server.listen` on a loopback address.
+    /// Settings that let Shipyard run but leave something out, for `check-config` and the log
+    /// at start: single sign-on not configured, GitHub not configured.
+    pub fn warnings(&self) -> Vec<ConfigProblem> {
+        let mut warnings = Vec::new();
+        if self.auth.mode == AuthMode::Oidc && self.auth.oidc.is_none() {
+            warnings.push(ConfigProblem {
+                path: "auth.oidc".into(),
+                message: format!(
+                    "is not set: single sign-on is off, so nobody can sign in to the web pages \
+                     ({} API token(s) work); set auth.oidc.issuer, auth.oidc.client_id, \
+                     auth.oidc.client_secret and auth.oidc.redirect_url to turn it on",
+                    self.auth.api_tokens.len()
+                ),
+                suggestion: None,
+            });
+        }
+        if self.github.is_none() {
+            warnings.push(ConfigProblem {
+                path: "github".into(),
+                message: "is not set: releases cannot be created until github.org and \
+                          github.token are configured"
+                    .into(),
+                suggestion: None,
+            });
+        }
+        warnings
+    }
+
+    /// The extra checks `serve` needs: in `dev` mode a `server.listen` on a loopback address.
     pub fn validate_for_serve(&self) -> Result<(), ConfigErrors> {
         let mut problems = problem::Problems::default();
         match self.auth.mode {
-            AuthMode::Oidc if self.auth.oidc.is_none() => problems.push(
-                "auth.oidc",
-                "is required to serve with `auth.mode: oidc` (the default); for a local demo set `auth.mode: dev`",
-            ),
             AuthMode::Dev if !self.server.listen.ip().is_loopback() => problems.push(
                 "auth.mode",
                 format!(

@@ -570,7 +570,6 @@ mattermost:
         "github.org",
         "github.concurrency",
         "github.repos.skip_archived",
-        "auth.oidc",
         "auth.session_ttl",
         "auth.api_tokens[0].token_sha256",
         "auth.api_tokens[0].roles[0]",
@@ -719,9 +718,37 @@ fn load_reads_a_file_and_reports_a_missing_one() {
 
 #[test]
 fn auth_rules() {
-    // An `auth` section in oidc mode needs a provider.
-    let e = errors("auth:\n  roles:\n    admin: [ops]\n", no_env());
-    problem(&e, "auth.oidc");
+    // Without a provider, an `auth` section in oidc mode loads (API tokens work), with a
+    // warning that names the keys turning single sign-on on.
+    let c = ok(
+        "auth:\n  roles:\n    admin: [ops]\n  api_tokens: [{name: bot, token: t}]\n",
+        no_env(),
+    );
+    assert!(c.auth.oidc.is_none());
+    let warnings = c.warnings();
+    let sso = warnings
+        .iter()
+        .find(|w| w.path == "auth.oidc")
+        .expect("a warning about single sign-on");
+    for key in [
+        "auth.oidc.issuer",
+        "auth.oidc.client_id",
+        "auth.oidc.client_secret",
+        "auth.oidc.redirect_url",
+    ] {
+        assert!(sso.message.contains(key), "{sso}");
+    }
+    // A provider with some keys given needs the others: each missing one is named.
+    let e = errors(
+        "auth:\n  oidc:\n    issuer: \"https://sso.example.com/realms/acme\"\n",
+        no_env(),
+    );
+    assert_eq!(e.0.len(), 2, "{e}");
+    problem(&e, "auth.oidc.client_id");
+    problem(&e, "auth.oidc.redirect_url");
+    // Dev mode has no warning about single sign-on.
+    let dev = ok("auth:\n  mode: dev\n  dev_users: [{name: a}]\n", no_env());
+    assert!(dev.warnings().iter().all(|w| w.path != "auth.oidc"));
     // Dev mode needs users.
     let e = errors("auth:\n  mode: dev\n", no_env());
     problem(&e, "auth.dev_users");
@@ -804,10 +831,11 @@ fn database_urls() {
 
 #[test]
 fn validate_for_serve() {
-    // No auth section: loading is fine, serving in oidc mode is not.
+    // No auth section: API tokens only, which serves (with warnings).
     let c = ok("", no_env());
-    let e = c.validate_for_serve().unwrap_err();
-    problem(&e, "auth.oidc");
+    assert!(c.validate_for_serve().is_ok());
+    let paths: Vec<String> = c.warnings().into_iter().map(|w| w.path).collect();
+    assert_eq!(paths, ["auth.oidc", "github"]);
 
     let dev = "auth:\n  mode: dev\n  dev_users: [{name: a, roles: [admin]}]\n";
     assert!(ok(dev, no_env()).validate_for_serve().is_ok());
