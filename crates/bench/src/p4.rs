@@ -179,7 +179,7 @@ async fn track(p: Params, webhooks: bool) -> anyhow::Result<Cost> {
     let clock = Arc::new(ManualClock::new(start));
     let state = shipyard::app::build_state(&config, clock.clone()).await?;
     let engine = state.engine.clone();
-    let tracker = state.ci.clone().context("the CI tracker")?;
+    let tracker = state.engine.ci().context("the CI tracker")?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(shipyard_web::serve(listener, state, async {
         let _ = stopped.await;
@@ -296,7 +296,7 @@ async fn track(p: Params, webhooks: bool) -> anyhow::Result<Cost> {
     };
     let _ = stop.send(());
     server.await.context("server task")?.context("server")?;
-    engine.store().close().await;
+    engine.close().await;
     sim.shutdown().await;
     Ok(cost)
 }

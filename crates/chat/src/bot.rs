@@ -8,9 +8,9 @@
 use crate::command::{Command, parse};
 use crate::{ChatBot, reply};
 use shipyard_core::{Actor, ReleaseStatus};
+use shipyard_engine::ReleaseFilter;
 use shipyard_engine::{Caller, NewRelease};
 use shipyard_mattermost::{BotEvent, MattermostError, NewPost, Post, User};
-use shipyard_store::ReleaseFilter;
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -269,7 +269,7 @@ impl ChatBot {
     /// Pending and approved releases, newest first.
     async fn active_releases(
         &self,
-    ) -> Result<Vec<shipyard_store::ReleaseSummaryRecord>, shipyard_engine::EngineError> {
+    ) -> Result<Vec<shipyard_engine::ReleaseSummaryRecord>, shipyard_engine::EngineError> {
         let mut active = Vec::new();
         for status in [ReleaseStatus::Pending, ReleaseStatus::Approved] {
             let page = self

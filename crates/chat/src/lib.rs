@@ -114,7 +114,7 @@ impl ChatBot {
         const LEAD_RETRY: Duration = Duration::from_secs(10);
         let mut announced_follower = false;
         loop {
-            match self.engine.store().try_lead(TASK).await {
+            match self.engine.try_lead(TASK).await {
                 Ok(Some(mut lead)) => {
                     tracing::info!("this process runs the Mattermost bot");
                     announced_follower = false;

@@ -1,9 +1,9 @@
 //! The bot's answers, as Markdown: pure functions of what the engine returned.
 
 use crate::command::{CREATE_USAGE, STATUS_USAGE};
+use shipyard_engine::ReleaseSummaryRecord;
 use shipyard_engine::chat::{release_link, sign_offs_line, summary_message};
 use shipyard_engine::{EngineError, ReleaseView};
-use shipyard_store::ReleaseSummaryRecord;
 
 /// The list of commands, with one example each.
 pub fn help(bot: &str) -> String {

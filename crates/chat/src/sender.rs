@@ -9,8 +9,8 @@
 use crate::ChatBot;
 use rand::Rng;
 use serde_json::Value;
+use shipyard_engine::NotificationRecord;
 use shipyard_mattermost::{MattermostError, NewPost, Post};
-use shipyard_store::NotificationRecord;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
@@ -69,13 +69,8 @@ impl ChatBot {
     }
 
     /// Claims the due rows and posts each; a failure of one row does not stop the others.
-    pub async fn send_due(&self) -> Result<SendRound, shipyard_store::StoreError> {
-        let now = self.engine.now();
-        let rows = self
-            .engine
-            .store()
-            .claim_due_notifications(now, LEASE_SECS, BATCH)
-            .await?;
+    pub async fn send_due(&self) -> Result<SendRound, shipyard_engine::EngineError> {
+        let rows = self.engine.claim_notifications(LEASE_SECS, BATCH).await?;
         let mut round = SendRound {
             claimed: rows.len(),
             ..SendRound::default()
@@ -95,8 +90,7 @@ impl ChatBot {
                     );
                     metrics::counter!("shipyard_chat_notification_failures_total").increment(1);
                     self.engine
-                        .store()
-                        .mark_notification_failed(n.id, &failure.message, retry_at)
+                        .notification_failed(n.id, &failure.message, retry_at)
                         .await?;
                 }
             }

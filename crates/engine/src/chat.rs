@@ -8,9 +8,8 @@
 
 use crate::events::EventKind;
 use crate::{Engine, EngineError, ReleaseView};
-use serde_json::json;
 use shipyard_core::ci::CiSummary;
-use shipyard_core::history::HistoryAction;
+use shipyard_core::history::HistoryDetails;
 use shipyard_core::release::SignOff;
 use shipyard_core::{Actor, ReleaseStatus};
 use shipyard_store::{NewHistory, NewNotification, NotificationRecord, ReleaseRecord};
@@ -252,11 +251,10 @@ pub(crate) fn deployed_notification(
 pub(crate) fn ci_failed_notification(
     release: &ReleaseRecord,
     ci: &shipyard_store::CiStatusRecord,
-    details: &serde_json::Value,
+    reason: &str,
     base_url: &str,
     now: i64,
 ) -> Option<NewNotification> {
-    let reason = details["reason"].as_str().unwrap_or("failed");
     let run = match (&ci.run_number, &ci.run_url) {
         (Some(n), Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {
             format!(" ([run #{n}]({url}))")
@@ -317,14 +315,13 @@ impl Engine {
         tx.append_history(
             &n.release_id,
             &NewHistory {
-                action: HistoryAction::Notified,
                 actor: bot_actor(),
-                details: json!({
-                    "kind": n.kind,
-                    "channel_id": n.channel_id,
-                    "post_id": post_id,
-                    "attempts": n.attempts,
-                }),
+                details: HistoryDetails::Notified {
+                    kind: n.kind.clone(),
+                    channel_id: n.channel_id.clone(),
+                    post_id: post_id.to_owned(),
+                    attempts: n.attempts,
+                },
                 created_at: now,
             },
         )

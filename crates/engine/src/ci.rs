@@ -16,15 +16,15 @@ use crate::{Engine, EngineError};
 use regex::Regex;
 use shipyard_core::change::PrState;
 use shipyard_core::chart::ChartVersionScanner;
-use shipyard_core::history::HistoryAction;
+use shipyard_core::history::HistoryDetails;
 use shipyard_core::{Actor, ReleaseStatus};
 use shipyard_github::webhook::JobEvent;
 use shipyard_github::{Conditional, GithubError, WorkflowRun};
 use shipyard_store::{CiStatusRecord, NewHistory, NewNotification};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Longest job log read for a chart version.
 pub const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;
@@ -32,13 +32,27 @@ pub const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;
 /// Rows checked per round at most.
 const BATCH: u32 = 50;
 
-/// The tracker and its settings.
-pub struct CiTracker {
-    engine: Engine,
+/// How CI tracking runs, from the `ci` section of the configuration.
+#[derive(Debug, Clone)]
+pub struct CiOptions {
+    /// Intervals, timeout and the workflow file.
+    pub settings: CiSettings,
+    /// A job whose name contains this (case-insensitive) has the chart version in its log.
+    pub helm_job_pattern: String,
+    /// `ci.chart_version_pattern`: its last match in the Helm job's log is the chart version.
+    pub chart_version_pattern: Regex,
+    /// Shortest pause after a rate limit, in seconds (`ci.rate_limit_backoff`).
+    pub rate_limit_backoff: i64,
+}
+
+/// What the tracker keeps in memory, owned by the engine: its settings, when the last webhook
+/// arrived (while webhooks keep arriving, polls are spaced `webhook_poll_interval` apart, the
+/// safety net), Helm job hints and the rate-limit pause.
+pub(crate) struct CiState {
     settings: CiSettings,
     helm_job: String,
     pattern: Regex,
-    /// Unix seconds of the last verified webhook delivery; 0 before the first.
+    /// Unix seconds of the last webhook delivery that was applied; 0 before the first.
     last_webhook: AtomicI64,
     /// Helm jobs announced by `workflow_job` webhooks, by run and attempt: the chart version
     /// is then read without listing the run's jobs. A hint only (lost on restart).
@@ -49,6 +63,28 @@ pub struct CiTracker {
     resume_at: AtomicI64,
     /// The client's count of rate-limit pauses when the tracker last looked.
     pauses_seen: AtomicU64,
+}
+
+impl CiState {
+    pub(crate) fn new(options: CiOptions) -> Self {
+        CiState {
+            settings: options.settings,
+            helm_job: options.helm_job_pattern.to_lowercase(),
+            pattern: options.chart_version_pattern,
+            last_webhook: AtomicI64::new(0),
+            helm_jobs: Mutex::new(HashMap::new()),
+            rate_limit_backoff: options.rate_limit_backoff,
+            resume_at: AtomicI64::new(0),
+            pauses_seen: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The CI tracker of an engine ([`Engine::ci`]): cheap to clone, its state lives in the engine.
+#[derive(Clone)]
+pub struct CiTracker {
+    engine: Engine,
+    state: Arc<CiState>,
 }
 
 /// Helm job hints kept at most; the oldest are dropped past this.
@@ -80,49 +116,40 @@ fn seen(run: &WorkflowRun) -> RunSeen {
 }
 
 impl CiTracker {
-    /// A tracker for `engine` with the `ci` settings; `pattern` is `ci.chart_version_pattern`,
-    /// `rate_limit_backoff` the shortest pause after a rate limit, in seconds.
-    pub fn new(
-        engine: Engine,
-        settings: CiSettings,
-        helm_job_pattern: &str,
-        pattern: Regex,
-        rate_limit_backoff: i64,
-    ) -> Self {
-        CiTracker {
-            engine,
-            settings,
-            helm_job: helm_job_pattern.to_lowercase(),
-            pattern,
-            last_webhook: AtomicI64::new(0),
-            helm_jobs: Mutex::new(HashMap::new()),
-            rate_limit_backoff,
-            resume_at: AtomicI64::new(0),
-            pauses_seen: AtomicU64::new(0),
-        }
+    pub(crate) fn new(engine: Engine, state: Arc<CiState>) -> Self {
+        CiTracker { engine, state }
     }
 
     /// Whether GitHub rate-limited anyone since the last look, even a limit short enough for
     /// the client to wait out: background work then yields for the back-off.
     fn rate_limited_since(&self, client: &shipyard_github::GitHub) -> bool {
         let pauses = client.stats().rate_limit_pauses;
-        self.pauses_seen.swap(pauses, Ordering::SeqCst) < pauses
+        self.state.pauses_seen.swap(pauses, Ordering::SeqCst) < pauses
     }
 
     /// Skips rounds until `reset_in` seconds from `now`; for a limit that just began, at least
     /// the configured back-off (counted from its start, not from each later look).
     fn pause(&self, now: i64, reset_in: i64, began: bool) {
-        let floor = if began { self.rate_limit_backoff } else { 0 };
-        self.resume_at
+        let floor = if began {
+            self.state.rate_limit_backoff
+        } else {
+            0
+        };
+        self.state
+            .resume_at
             .fetch_max(now + reset_in.max(floor), Ordering::SeqCst);
     }
 
     /// Notes a `workflow_job` webhook: a Helm job's id saves listing the run's jobs later.
     pub fn on_workflow_job(&self, job: &JobEvent) {
-        if !job.name.to_lowercase().contains(&self.helm_job) {
+        if !job.name.to_lowercase().contains(&self.state.helm_job) {
             return;
         }
-        let mut hints = self.helm_jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut hints = self
+            .state
+            .helm_jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if hints.len() >= MAX_HELM_HINTS {
             hints.clear();
         }
@@ -133,36 +160,41 @@ impl CiTracker {
     }
 
     fn helm_job_hint(&self, run_id: u64, attempt: u64) -> Option<u64> {
-        let hints = self.helm_jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let hints = self
+            .state
+            .helm_jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         hints.get(&(run_id, attempt)).copied()
     }
 
-    /// Notes that a verified webhook delivery arrived (of any event): GitHub is reaching us.
-    pub fn webhook_arrived(&self) {
-        self.last_webhook
+    /// Notes that a webhook delivery was applied: GitHub is reaching us.
+    pub(crate) fn webhook_arrived(&self) {
+        self.state
+            .last_webhook
             .fetch_max(self.engine.now(), Ordering::Relaxed);
     }
 
     /// Whether webhooks are arriving: one came within two safety-net intervals.
     pub fn webhooks_live(&self, now: i64) -> bool {
-        let last = self.last_webhook.load(Ordering::Relaxed);
-        last > 0 && now - last < 2 * self.settings.webhook_poll_interval
+        let last = self.state.last_webhook.load(Ordering::Relaxed);
+        last > 0 && now - last < 2 * self.state.settings.webhook_poll_interval
     }
 
     /// The settings for a check at `now`: while webhooks are live, polls are the safety net.
     fn settings_at(&self, now: i64) -> Cow<'_, CiSettings> {
         if self.webhooks_live(now) {
-            let mut s = self.settings.clone();
+            let mut s = self.state.settings.clone();
             s.poll_interval = s.poll_interval.max(s.webhook_poll_interval);
             Cow::Owned(s)
         } else {
-            Cow::Borrowed(&self.settings)
+            Cow::Borrowed(&self.state.settings)
         }
     }
 
     /// The settings the tracker runs with.
     pub fn settings(&self) -> &CiSettings {
-        &self.settings
+        &self.state.settings
     }
 
     fn actor() -> Actor {
@@ -185,13 +217,13 @@ impl CiTracker {
         if began || client_pause.is_some() {
             self.pause(now, client_pause.map_or(0, |p| p.as_secs() as i64), began);
         }
-        if now < self.resume_at.load(Ordering::SeqCst) {
+        if now < self.state.resume_at.load(Ordering::SeqCst) {
             metrics::counter!("shipyard_ci_rounds_skipped_total", "reason" => "rate_limit")
                 .increment(1);
             round.backed_off = true;
             return Ok(round);
         }
-        let lease = (self.settings.poll_interval * 4).max(120);
+        let lease = (self.state.settings.poll_interval * 4).max(120);
         let due = self
             .engine
             .store()
@@ -207,7 +239,7 @@ impl CiTracker {
         while let Some(rec) = due.next() {
             // While webhooks arrive, a new merge's run is announced by them: the first poll
             // waits for the safety net instead of costing a request at once.
-            let first_poll = rec.tracking_started_at + self.settings.webhook_poll_interval;
+            let first_poll = rec.tracking_started_at + self.state.settings.webhook_poll_interval;
             if live && rec.run_id.is_none() && rec.checks == 0 && now < first_poll {
                 let mut later = rec;
                 later.next_check_at = first_poll;
@@ -258,7 +290,7 @@ impl CiTracker {
             .workflow_runs(
                 &github.org,
                 &rec.repo_name,
-                &self.settings.workflow_file,
+                &self.state.settings.workflow_file,
                 release.release.dest_branch.as_str(),
                 &rec.merge_commit_sha,
                 rec.etag.as_deref(),
@@ -269,7 +301,7 @@ impl CiTracker {
             Conditional::Fresh { value, etag } => Observation::Runs {
                 runs: value
                     .iter()
-                    .filter(|r| r.path == self.settings.workflow_path())
+                    .filter(|r| self.state.settings.is_tracked_workflow(&r.path))
                     .map(seen)
                     .collect(),
                 etag,
@@ -285,7 +317,7 @@ impl CiTracker {
         repo_name: &str,
         run: &WorkflowRun,
     ) -> Result<usize, EngineError> {
-        if run.path != self.settings.workflow_path() {
+        if !self.state.settings.is_tracked_workflow(&run.path) {
             return Ok(0);
         }
         let now = self.engine.now();
@@ -335,15 +367,10 @@ impl CiTracker {
             tx.rollback().await.map_err(EngineError::from)?;
             return Ok(false);
         }
-        for (action, details) in &history {
+        for details in &history {
             tx.append_history(
                 &rec.release_id,
-                &NewHistory {
-                    action: *action,
-                    actor: Self::actor(),
-                    details: details.clone(),
-                    created_at: now,
-                },
+                &NewHistory::new(Self::actor(), details.clone(), now),
             )
             .await
             .map_err(EngineError::from)?;
@@ -370,13 +397,15 @@ impl CiTracker {
     async fn failure_notifications(
         &self,
         record: &CiStatusRecord,
-        history: &[(HistoryAction, serde_json::Value)],
+        history: &[HistoryDetails],
         now: i64,
     ) -> Result<Vec<NewNotification>, EngineError> {
-        let failures: Vec<&serde_json::Value> = history
+        let failures: Vec<&str> = history
             .iter()
-            .filter(|(action, _)| *action == HistoryAction::CiFailed)
-            .map(|(_, details)| details)
+            .filter_map(|d| match d {
+                HistoryDetails::CiFailed { reason, .. } => Some(reason.as_str()),
+                _ => None,
+            })
             .collect();
         if failures.is_empty() {
             return Ok(Vec::new());
@@ -387,7 +416,9 @@ impl CiTracker {
         let base_url = &self.engine.settings().base_url;
         Ok(failures
             .into_iter()
-            .filter_map(|d| crate::chat::ci_failed_notification(&release, record, d, base_url, now))
+            .filter_map(|reason| {
+                crate::chat::ci_failed_notification(&release, record, reason, base_url, now)
+            })
             .collect())
     }
 
@@ -405,14 +436,14 @@ impl CiTracker {
                 let jobs = github.client.run_jobs(&github.org, repo, run_id).await?;
                 let Some(job) = jobs
                     .iter()
-                    .find(|j| j.name.to_lowercase().contains(&self.helm_job))
+                    .find(|j| j.name.to_lowercase().contains(&self.state.helm_job))
                 else {
                     return Ok(None);
                 };
                 job.id
             }
         };
-        let mut scanner = ChartVersionScanner::new(&self.pattern);
+        let mut scanner = ChartVersionScanner::new(&self.state.pattern);
         let read = github
             .client
             .stream_job_log(&github.org, repo, job_id, MAX_LOG_BYTES, |chunk| {

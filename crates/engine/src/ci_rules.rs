@@ -5,9 +5,8 @@
 //! entries the change deserves. Fetching the chart version of a successful run happens between
 //! the two (see [`Step::NeedsChart`]), because it costs requests and only a success needs it.
 
-use serde_json::{Value, json};
 use shipyard_core::ci::{CiStatus, Verdict, verdict};
-use shipyard_core::history::HistoryAction;
+use shipyard_core::history::HistoryDetails;
 use shipyard_store::CiStatusRecord;
 
 /// The tracker's settings, from the `ci` section of the configuration.
@@ -26,9 +25,14 @@ pub struct CiSettings {
 }
 
 impl CiSettings {
-    /// The path GitHub reports for runs of the tracked workflow.
+    /// The tracked workflow's path in its repository.
     pub fn workflow_path(&self) -> String {
         format!(".github/workflows/{}", self.workflow_file)
+    }
+
+    /// Whether a run's `path`, in any form GitHub writes it, is of the tracked workflow.
+    pub fn is_tracked_workflow(&self, run_path: &str) -> bool {
+        shipyard_core::ci::workflow_path_matches(run_path, &self.workflow_file)
     }
 }
 
@@ -79,7 +83,7 @@ pub enum Step {
         /// The next row.
         record: CiStatusRecord,
         /// History entries: action and details.
-        history: Vec<(HistoryAction, Value)>,
+        history: Vec<HistoryDetails>,
     },
     /// The run succeeded: read the chart version of this run, then call [`succeeded`].
     NeedsChart {
@@ -147,10 +151,11 @@ pub fn observe(rec: &CiStatusRecord, seen: Observation, s: &CiSettings, now: i64
             if next.started_at.is_none() && status != CiStatus::Pending {
                 next.started_at = Some(run.run_started_at.unwrap_or(now));
                 if !status.is_final() {
-                    history.push((
-                        HistoryAction::CiStarted,
-                        json!({"repo": rec.repo_name, "run_number": run.run_number, "run_id": run.id}),
-                    ));
+                    history.push(HistoryDetails::CiStarted {
+                        repo: rec.repo_name.clone(),
+                        run_number: run.run_number,
+                        run_id: run.id,
+                    });
                 }
             }
             if status.is_final() {
@@ -158,14 +163,16 @@ pub fn observe(rec: &CiStatusRecord, seen: Observation, s: &CiSettings, now: i64
                 next.conclusion = run.conclusion.clone();
             }
             if status != rec.status && status.is_failed() {
-                history.push((
-                    HistoryAction::CiFailed,
-                    json!({
-                        "repo": rec.repo_name,
-                        "run_number": run.run_number,
-                        "reason": run.conclusion.clone().unwrap_or_else(|| status.as_str().to_owned()),
-                    }),
-                ));
+                history.push(HistoryDetails::CiFailed {
+                    repo: rec.repo_name.clone(),
+                    reason: run
+                        .conclusion
+                        .clone()
+                        .unwrap_or_else(|| status.as_str().to_owned()),
+                    run_number: Some(run.run_number),
+                    workflow: None,
+                    checks: None,
+                });
             }
             next.status = status;
         }
@@ -183,23 +190,24 @@ pub fn observe(rec: &CiStatusRecord, seen: Observation, s: &CiSettings, now: i64
             Verdict::NoWorkflow => {
                 next.status = CiStatus::NoWorkflow;
                 next.completed_at = Some(now);
-                history.push((
-                    HistoryAction::CiFailed,
-                    json!({
-                        "repo": rec.repo_name,
-                        "reason": "no_workflow",
-                        "workflow": s.workflow_path(),
-                        "checks": next.checks,
-                    }),
-                ));
+                history.push(HistoryDetails::CiFailed {
+                    repo: rec.repo_name.clone(),
+                    reason: "no_workflow".into(),
+                    run_number: None,
+                    workflow: Some(s.workflow_path()),
+                    checks: Some(next.checks),
+                });
             }
             Verdict::Timeout => {
                 next.status = CiStatus::Timeout;
                 next.completed_at = Some(now);
-                history.push((
-                    HistoryAction::CiFailed,
-                    json!({"repo": rec.repo_name, "reason": "timeout", "run_number": next.run_number}),
-                ));
+                history.push(HistoryDetails::CiFailed {
+                    repo: rec.repo_name.clone(),
+                    reason: "timeout".into(),
+                    run_number: next.run_number,
+                    workflow: None,
+                    checks: None,
+                });
             }
         }
     }
@@ -215,7 +223,7 @@ pub fn succeeded(
     run: &RunSeen,
     chart_version: Option<String>,
     now: i64,
-) -> (CiStatusRecord, Vec<(HistoryAction, Value)>) {
+) -> (CiStatusRecord, Vec<HistoryDetails>) {
     let mut history = Vec::new();
     if record.started_at.is_none() {
         record.started_at = Some(run.run_started_at.unwrap_or(now));
@@ -224,14 +232,11 @@ pub fn succeeded(
     record.conclusion = run.conclusion.clone();
     record.completed_at = Some(run.updated_at.unwrap_or(now));
     record.chart_version = chart_version.clone();
-    history.push((
-        HistoryAction::CiCompleted,
-        json!({
-            "repo": record.repo_name,
-            "run_number": run.run_number,
-            "chart_version": chart_version,
-        }),
-    ));
+    history.push(HistoryDetails::CiCompleted {
+        repo: record.repo_name.clone(),
+        run_number: run.run_number,
+        chart_version,
+    });
     (record, history)
 }
 
@@ -239,6 +244,7 @@ pub fn succeeded(
 mod tests {
     use super::*;
     use shipyard_core::ReleaseId;
+    use shipyard_core::history::HistoryAction;
 
     fn settings() -> CiSettings {
         CiSettings {
@@ -289,15 +295,15 @@ mod tests {
         }
     }
 
-    fn stored(step: Step) -> (CiStatusRecord, Vec<(HistoryAction, Value)>) {
+    fn stored(step: Step) -> (CiStatusRecord, Vec<HistoryDetails>) {
         match step {
             Step::Store { record, history } => (record, history),
             Step::NeedsChart { .. } => panic!("expected a row to store"),
         }
     }
 
-    fn actions(h: &[(HistoryAction, Value)]) -> Vec<HistoryAction> {
-        h.iter().map(|(a, _)| *a).collect()
+    fn actions(h: &[HistoryDetails]) -> Vec<HistoryAction> {
+        h.iter().map(HistoryDetails::action).collect()
     }
 
     #[test]
@@ -357,7 +363,7 @@ mod tests {
         assert_eq!(rec.chart_version.as_deref(), Some("1.1.937"));
         assert_eq!(rec.completed_at, Some(1_100));
         assert_eq!(actions(&h), [HistoryAction::CiCompleted]);
-        assert_eq!(h[0].1["chart_version"], "1.1.937");
+        assert_eq!(h[0].fields()["chart_version"], "1.1.937");
 
         // Seen again: nothing new to record.
         let (again, h) = stored(observe(
@@ -390,7 +396,7 @@ mod tests {
             assert_eq!(rec.status, status);
             assert_eq!(rec.conclusion.as_deref(), Some(conclusion));
             assert_eq!(actions(&h), [HistoryAction::CiFailed]);
-            assert_eq!(h[0].1["reason"], conclusion);
+            assert_eq!(h[0].fields()["reason"], conclusion);
             let (_, h) = stored(observe(&rec, seen(), &s, 60));
             assert!(h.is_empty());
         }
@@ -412,7 +418,7 @@ mod tests {
         let (rec, h) = stored(observe(&rec, Observation::NotModified, &s, 90));
         assert_eq!(rec.status, CiStatus::NoWorkflow);
         assert_eq!(actions(&h), [HistoryAction::CiFailed]);
-        assert_eq!(h[0].1["reason"], "no_workflow");
+        assert_eq!(h[0].fields()["reason"], "no_workflow");
 
         let rec = pending(0);
         let (rec, _) = stored(observe(
@@ -426,7 +432,7 @@ mod tests {
         ));
         let (rec, h) = stored(observe(&rec, Observation::NotModified, &s, 86_400));
         assert_eq!(rec.status, CiStatus::Timeout);
-        assert_eq!(h[0].1["reason"], "timeout");
+        assert_eq!(h[0].fields()["reason"], "timeout");
     }
 
     #[test]

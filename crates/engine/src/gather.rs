@@ -46,6 +46,19 @@ pub enum SkipReason {
     NothingAhead,
 }
 
+impl SkipReason {
+    /// The snake_case name, as the API and history show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Archived => "archived",
+            SkipReason::Filtered => "filtered",
+            SkipReason::SourceMissing => "source_missing",
+            SkipReason::DestMissing => "dest_missing",
+            SkipReason::NothingAhead => "nothing_ahead",
+        }
+    }
+}
+
 /// The outcome of a gathering.
 #[derive(Debug, Clone, Default)]
 pub struct Gathered {
@@ -244,6 +257,41 @@ impl GithubSetup {
         } else {
             Ok(None)
         }
+    }
+
+    /// Compares `dest...source` in one repo whose source head is `head_sha` (when known, as a
+    /// push reports it): its change when it has commits ahead (`None` otherwise, or when a branch
+    /// is missing), and its pull request from source into dest.
+    pub async fn inspect_one(
+        &self,
+        repo: &str,
+        head_sha: Option<&str>,
+        source: &str,
+        dest: &str,
+    ) -> Result<(Option<RepoChange>, Option<PullInfo>), EngineError> {
+        let (compare, pull) = tokio::try_join!(
+            self.client.compare(&self.org, repo, dest, source),
+            self.client.pull_between(&self.org, repo, source, dest),
+        )?;
+        let Some(compare) = compare.filter(|c| c.ahead_by > 0) else {
+            return Ok((None, pull));
+        };
+        let head_sha = match head_sha.map(str::to_owned).or(compare.head_sha.clone()) {
+            Some(sha) => sha,
+            None => self
+                .client
+                .branch_head(&self.org, repo, source)
+                .await?
+                .unwrap_or_default(),
+        };
+        let change = analyse(
+            repo,
+            &head_sha,
+            &compare.comparison,
+            pull.clone(),
+            &self.infra,
+        );
+        Ok((Some(change), pull))
     }
 
     /// The pull request from source into dest for one repo (used for repos whose changes merged).

@@ -10,8 +10,10 @@
 //! - [`events`]: live "release changed" events.
 //! - [`ci_rules`], [`ci`]: CI tracking (pure rules; the tracker that polls and applies webhooks).
 //! - [`chat`]: what chat is owed (summary and notification texts, written to the outbox).
-//! - [`webhooks`]: what a merged pull request or a push reported by GitHub changes.
+//! - [`webhooks`]: what a GitHub webhook delivery changes ([`Engine::apply_webhook`]).
+//! - [`access`]: sign-ins, sessions, readiness, and which replica leads a singleton task.
 
+pub mod access;
 pub mod chat;
 pub mod ci;
 pub mod ci_rules;
@@ -24,11 +26,16 @@ pub use events::{EventBus, EventKind, ReleaseEvent};
 pub use gather::{Gathered, GithubSetup, SkipReason};
 pub use releases::{NewRelease, ReleasePatch, ReleaseView, RepoPatch};
 pub use shipyard_core::clock::{Clock, ManualClock, SystemClock};
+/// The stored shapes the engine answers with; the edges read them, only the engine writes them.
+pub use shipyard_store::{
+    CiStatusRecord, HistoryRecord, Leadership, LoginFlowRecord, NotificationRecord, ReleaseFilter,
+    ReleasePage, ReleaseRecord, ReleaseSummaryRecord, RepoRecord, SessionRecord, StoreError,
+};
 
 use shipyard_core::release::RuleError;
 use shipyard_core::{Actor, Role};
 use shipyard_github::GithubError;
-use shipyard_store::{Store, StoreError};
+use shipyard_store::Store;
 use std::sync::Arc;
 
 /// Who is asking, and with which roles.
@@ -109,6 +116,8 @@ pub struct EngineSettings {
     pub allow_same_user: bool,
     /// `server.base_url`, for links to a release's page in chat notifications (none when empty).
     pub base_url: String,
+    /// CI tracking (the `ci` section); it runs only when GitHub is configured too.
+    pub ci: Option<ci::CiOptions>,
 }
 
 /// The use cases, ready to be shared by the web edge, the bot and the trackers.
@@ -123,6 +132,10 @@ struct Inner {
     settings: EngineSettings,
     clock: Arc<dyn Clock>,
     events: EventBus,
+    /// CI tracking's memory, when GitHub and `ci` are configured.
+    ci: Option<Arc<ci::CiState>>,
+    /// Repos being refreshed for a push, by release; `true` when another push came meanwhile.
+    push_refreshes: webhooks::PushRefreshes,
 }
 
 impl Engine {
@@ -133,6 +146,10 @@ impl Engine {
         settings: EngineSettings,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let ci = match (&github, &settings.ci) {
+            (Some(_), Some(options)) => Some(Arc::new(ci::CiState::new(options.clone()))),
+            _ => None,
+        };
         Engine {
             inner: Arc::new(Inner {
                 store,
@@ -140,13 +157,25 @@ impl Engine {
                 settings,
                 clock,
                 events: EventBus::default(),
+                ci,
+                push_refreshes: webhooks::PushRefreshes::default(),
             }),
         }
     }
 
-    /// The store (for readiness checks).
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The CI tracker, when GitHub and CI tracking are configured.
+    pub fn ci(&self) -> Option<ci::CiTracker> {
+        let state = self.inner.ci.clone()?;
+        Some(ci::CiTracker::new(self.clone(), state))
+    }
+
+    /// Closes the database connections (at shutdown; every later call fails).
+    pub async fn close(&self) {
+        self.inner.store.close().await;
     }
 
     /// The live event bus.

@@ -6,10 +6,9 @@ use crate::events::EventKind;
 use crate::gather::Gathered;
 use crate::{Caller, Engine, EngineError};
 use futures::future::join_all;
-use serde_json::json;
 use shipyard_core::change::{PrState, PullInfo, RepoChange};
 use shipyard_core::ci::CiSummary;
-use shipyard_core::history::HistoryAction;
+use shipyard_core::history::{HistoryDetails, RefreshCause};
 use shipyard_core::order::{DeployOrder, OrderNode, deploy_order};
 use shipyard_core::refresh::{StoredRepo, plan_refresh};
 use shipyard_core::release::{
@@ -127,9 +126,8 @@ pub(crate) struct Change<'a> {
 }
 
 impl Change<'_> {
-    pub(crate) fn record(&mut self, action: HistoryAction, details: serde_json::Value) {
+    pub(crate) fn record(&mut self, details: HistoryDetails) {
         self.history.push(NewHistory {
-            action,
             actor: self.caller.actor.clone(),
             details,
             created_at: self.now,
@@ -161,10 +159,10 @@ impl Change<'_> {
                 self.release.approval_cycle += 1;
                 self.notify_ready();
             }
-            self.record(
-                HistoryAction::StatusChanged,
-                json!({"from": before.as_str(), "to": a.status.as_str()}),
-            );
+            self.record(HistoryDetails::StatusChanged {
+                from: before,
+                to: a.status,
+            });
             self.touch(EventKind::Updated);
         }
     }
@@ -215,11 +213,11 @@ impl Change<'_> {
         let mut approval = self.approval();
         let dropped = approval.reset()?;
         if !dropped.is_empty() {
-            let kinds: Vec<&str> = dropped.iter().map(|k| k.as_str()).collect();
-            self.record(
-                HistoryAction::ApprovalsReset,
-                json!({"reason": reason, "repos": repos, "sign_offs": kinds}),
-            );
+            self.record(HistoryDetails::ApprovalsReset {
+                reason: reason.to_owned(),
+                repos: repos.to_vec(),
+                sign_offs: dropped.iter().map(|k| k.as_str().to_owned()).collect(),
+            });
             self.set_approval(approval);
         }
         Ok(())
@@ -328,28 +326,19 @@ impl Engine {
             approval_cycle: 0,
             version: 0,
         };
-        let skipped: BTreeMap<String, usize> = gathered
+        let skipped: BTreeMap<String, u64> = gathered
             .skipped
             .iter()
-            .map(|(k, v)| {
-                (
-                    serde_json::to_value(k)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                    *v,
-                )
-            })
+            .map(|(k, v)| (k.as_str().to_owned(), *v as u64))
             .collect();
         let history = NewHistory {
-            action: HistoryAction::Created,
             actor: caller.actor.clone(),
-            details: json!({
-                "repos": gathered.changed.len(),
-                "commits": gathered.changed.iter().map(|c| c.commit_count).sum::<u64>(),
-                "scanned": gathered.scanned,
-                "skipped": skipped,
-            }),
+            details: HistoryDetails::Created {
+                repos: gathered.changed.len() as u64,
+                commits: gathered.changed.iter().map(|c| c.commit_count).sum::<u64>(),
+                scanned: gathered.scanned as u64,
+                skipped,
+            },
             created_at: now,
         };
         let summary = crate::chat::summary_notification(
@@ -515,7 +504,7 @@ impl Engine {
                 allow_same_user,
             )?;
             if outcome != SignOffOutcome::Unchanged {
-                c.record(HistoryAction::approved(kind), json!({"fingerprint": fp}));
+                c.record(HistoryDetails::approved(kind, fp));
                 c.set_approval(approval);
             }
             Ok(())
@@ -534,10 +523,7 @@ impl Engine {
             let mut approval = c.approval();
             let previous = approval.sign_offs.get(kind).map(|s| s.by.name.clone());
             if approval.revoke(kind, &c.caller.roles)? != SignOffOutcome::Unchanged {
-                c.record(
-                    HistoryAction::revoked(kind),
-                    json!({"previously_by": previous}),
-                );
+                c.record(HistoryDetails::revoked(kind, previous));
                 c.set_approval(approval);
             }
             Ok(())
@@ -588,7 +574,9 @@ impl Engine {
                 fields.push("breaking_changes");
             }
             if !fields.is_empty() {
-                c.record(HistoryAction::NotesUpdated, json!({"fields": fields}));
+                c.record(HistoryDetails::NotesUpdated {
+                    fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+                });
                 c.touch(EventKind::Updated);
             }
             if let Some(to) = target {
@@ -598,10 +586,7 @@ impl Engine {
                     if to == ReleaseStatus::Deployed {
                         c.notify_deployed();
                     }
-                    c.record(
-                        HistoryAction::StatusChanged,
-                        json!({"from": from.as_str(), "to": to.as_str()}),
-                    );
+                    c.record(HistoryDetails::StatusChanged { from, to });
                     c.touch(EventKind::Updated);
                 }
             }
@@ -665,22 +650,21 @@ impl Engine {
                 if clean != c.repos[index].depends_on {
                     c.repos[index].depends_on = clean.clone();
                     c.ops.push(RepoOp::DependsOn(repo_id, clean.clone()));
-                    c.record(
-                        HistoryAction::DependenciesUpdated,
-                        json!({"repo": name, "depends_on": clean}),
-                    );
+                    c.record(HistoryDetails::DependenciesUpdated {
+                        repo: name.clone(),
+                        depends_on: clean,
+                    });
                     c.touch(EventKind::Repos);
                 }
             }
             if let Some(excluded) = patch.excluded.filter(|e| *e != c.repos[index].excluded) {
                 c.repos[index].excluded = excluded;
                 c.ops.push(RepoOp::Excluded(repo_id, excluded));
-                let action = if excluded {
-                    HistoryAction::RepoExcluded
+                c.record(if excluded {
+                    HistoryDetails::RepoExcluded { repo: name.clone() }
                 } else {
-                    HistoryAction::RepoIncluded
-                };
-                c.record(action, json!({"repo": name}));
+                    HistoryDetails::RepoIncluded { repo: name.clone() }
+                });
                 c.touch(EventKind::Repos);
                 let why = if excluded {
                     "a repository was excluded"
@@ -694,7 +678,8 @@ impl Engine {
         .await
     }
 
-    /// Re-reads every repo from GitHub. New commits in included repos reset both sign-offs.
+    /// Re-reads every repo from GitHub. New commits in included repos reset both sign-offs; a
+    /// refresh that finds nothing new writes no history.
     pub async fn refresh(&self, caller: &Caller, id: &str) -> Result<ReleaseView, EngineError> {
         let current = self.release(id).await?;
         if current.release.status.is_read_only() {
@@ -728,23 +713,79 @@ impl Engine {
             .into_iter()
             .map(|(name, result)| result.map(|p| (name, p)))
             .collect::<Result<_, _>>()?;
+        let fresh = Fresh {
+            changes: gathered.changed,
+            pulls,
+            only: None,
+            cause: None,
+        };
+        let (mut view, _) = self.apply_refresh(caller, id, fresh).await?;
+        self.track_merged(&mut view).await?;
+        Ok(view)
+    }
 
+    /// Re-reads one repo of the release (a push to its source branch), whose source head is
+    /// `head_sha` when known: one compare and one pull-request lookup, whatever the org's size.
+    /// Returns whether the release changed.
+    pub(crate) async fn refresh_repo(
+        &self,
+        caller: &Caller,
+        id: &str,
+        repo: &str,
+        head_sha: Option<&str>,
+        cause: RefreshCause,
+    ) -> Result<bool, EngineError> {
+        let current = self.release(id).await?;
+        if current.release.status.is_read_only() {
+            return Err(shipyard_core::release::RuleError::ReadOnly(current.release.status).into());
+        }
+        let github = self.github_or_unavailable()?;
+        let (change, pull) = github
+            .inspect_one(
+                repo,
+                head_sha,
+                current.release.source_branch.as_str(),
+                current.release.dest_branch.as_str(),
+            )
+            .await?;
+        let fresh = Fresh {
+            changes: change.into_iter().collect(),
+            pulls: [(repo.to_owned(), pull)].into(),
+            only: Some(repo.to_owned()),
+            cause: Some(cause),
+        };
+        let (mut view, changed) = self.apply_refresh(caller, id, fresh).await?;
+        self.track_merged(&mut view).await?;
+        Ok(changed)
+    }
+
+    /// Writes what a comparison with GitHub found; returns the release and whether it changed.
+    async fn apply_refresh(
+        &self,
+        caller: &Caller,
+        id: &str,
+        fresh: Fresh,
+    ) -> Result<(ReleaseView, bool), EngineError> {
+        let mut changed = false;
         let view = self
-            .mutate(caller, id, move |c| {
+            .mutate(caller, id, |c| {
                 c.read_only_guard()?;
                 let stored: Vec<StoredRepo> = c
                     .repos
                     .iter()
+                    .filter(|r| fresh.only.as_ref().is_none_or(|n| *n == r.change.repo_name))
                     .map(|r| StoredRepo {
                         name: r.change.repo_name.clone(),
                         head_sha: r.change.head_sha.clone(),
                         excluded: r.excluded,
                     })
                     .collect();
-                let plan = plan_refresh(&stored, gathered.changed);
+                let plan = plan_refresh(&stored, fresh.changes);
                 let mut merged_now = Vec::new();
+                let mut moved = Vec::new();
+                let mut rows_changed = false;
                 for name in &plan.settled {
-                    let Some(pull) = pulls.get(name) else {
+                    let Some(pull) = fresh.pulls.get(name) else {
                         continue;
                     };
                     let Some(row) = c.repos.iter_mut().find(|r| &r.change.repo_name == name) else {
@@ -756,19 +797,28 @@ impl Engine {
                         }
                         row.change.pull = pull.clone();
                         c.ops.push(RepoOp::Pull(row.id, pull.clone()));
+                        rows_changed = true;
                     }
                 }
                 let added: Vec<String> =
                     plan.additions.iter().map(|a| a.repo_name.clone()).collect();
                 for update in plan.updates {
-                    if let Some(row) = c
+                    let Some(row) = c
                         .repos
                         .iter_mut()
                         .find(|r| r.change.repo_name == update.repo_name)
-                    {
-                        row.change = update.clone();
+                    else {
+                        continue;
+                    };
+                    if row.change == update {
+                        continue;
                     }
+                    if row.change.head_sha != update.head_sha {
+                        moved.push(update.repo_name.clone());
+                    }
+                    row.change = update.clone();
                     c.ops.push(RepoOp::Update(update));
+                    rows_changed = true;
                 }
                 for addition in plan.additions {
                     c.repos.push(RepoRecord {
@@ -779,20 +829,40 @@ impl Engine {
                         depends_on: Vec::new(),
                     });
                     c.ops.push(RepoOp::Insert(addition));
+                    rows_changed = true;
                 }
-                c.release.last_refreshed_at = c.now;
-                c.touch(EventKind::Updated);
-                c.touch(EventKind::Repos);
-                c.record(
-                    HistoryAction::Refreshed,
-                    json!({"changed": plan.changed, "added": added, "merged": merged_now}),
-                );
+                if fresh.only.is_none() {
+                    // The whole org was compared: when that last happened is worth keeping.
+                    c.release.last_refreshed_at = c.now;
+                    c.touch(EventKind::Updated);
+                }
+                if rows_changed {
+                    changed = true;
+                    moved.sort();
+                    c.touch(EventKind::Repos);
+                    c.record(HistoryDetails::Refreshed {
+                        changed: moved,
+                        added,
+                        merged: merged_now,
+                        via: fresh.cause,
+                    });
+                }
                 c.reconcile_snapshot("new commits since the sign-offs", &plan.changed)?;
                 Ok(())
             })
             .await?;
-        let mut view = view;
-        self.track_merged(&mut view).await?;
-        Ok(view)
+        Ok((view, changed))
     }
+}
+
+/// What a comparison with GitHub found, for [`Engine::apply_refresh`].
+struct Fresh {
+    /// Repos with commits ahead, as GitHub says now.
+    changes: Vec<RepoChange>,
+    /// The pull request of each repo that may have nothing ahead any more.
+    pulls: BTreeMap<String, Option<PullInfo>>,
+    /// Only this repo was compared (a push); the others stay as they are.
+    only: Option<String>,
+    /// What set it off, when not a person.
+    cause: Option<RefreshCause>,
 }

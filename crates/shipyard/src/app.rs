@@ -5,7 +5,7 @@ use shipyard_chat::{ChatBot, ChatSettings};
 use shipyard_config::AuthMode;
 use shipyard_config::Config;
 use shipyard_core::change::{InfraMatcher, RepoFilter};
-use shipyard_engine::ci::CiTracker;
+use shipyard_engine::ci::{CiOptions, CiTracker};
 use shipyard_engine::ci_rules::CiSettings;
 use shipyard_engine::{Clock, Engine, EngineSettings, GithubSetup, SystemClock};
 use shipyard_github::{GitHub, GitHubOptions};
@@ -80,10 +80,19 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         .sync_api_tokens(&records)
         .await
         .context("recording API tokens")?;
+    let engine = Engine::new(
+        store,
+        github_setup(config, clock.clone())?,
+        EngineSettings {
+            allow_same_user: config.approvals.allow_same_user,
+            base_url: config.server.base_url.clone(),
+            ci: Some(ci_options(config)?),
+        },
+        clock,
+    );
     let sessions = Sessions::new(
-        store.clone(),
+        engine.clone(),
         SessionSettings::new(&config.server.base_url, config.auth.session_ttl),
-        clock.clone(),
     );
     let mut auth = Authenticator::new(tokens).with_sessions(sessions);
     match config.auth.mode {
@@ -100,25 +109,14 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         }
         AuthMode::Dev => auth = auth.with_dev_users(config.auth.dev_users.clone()),
     }
-    let engine = Engine::new(
-        store,
-        github_setup(config, clock.clone())?,
-        EngineSettings {
-            allow_same_user: config.approvals.allow_same_user,
-            base_url: config.server.base_url.clone(),
-        },
-        clock,
-    );
-    let ci = ci_tracker(config, &engine)?.map(Arc::new);
     let webhooks = config
         .github
         .as_ref()
         .and_then(|gh| gh.webhook_secret.clone())
-        .map(|secret| Webhooks::new(secret, ci.clone()));
+        .map(Webhooks::new);
     Ok(AppState {
         engine,
         auth,
-        ci,
         webhooks,
     })
 }
@@ -133,8 +131,8 @@ pub async fn serve(
     let stop = tokio_util::sync::CancellationToken::new();
     let every = tick_every(config);
     let tracker = state
-        .ci
-        .clone()
+        .engine
+        .ci()
         .map(|t| tokio::spawn(run_ci_tracker(t, every, stop.clone())));
     let chat =
         chat_bot(config, &state.engine)?.map(|bot| tokio::spawn(bot.run_as_leader(stop.clone())));
@@ -165,11 +163,8 @@ pub fn chat_bot(config: &Config, engine: &Engine) -> anyhow::Result<Option<ChatB
     Ok(Some(bot))
 }
 
-/// The CI tracker, when GitHub is configured.
-pub fn ci_tracker(config: &Config, engine: &Engine) -> anyhow::Result<Option<CiTracker>> {
-    if config.github.is_none() {
-        return Ok(None);
-    }
+/// How the engine tracks CI, from the `ci` section (it runs when GitHub is configured).
+pub fn ci_options(config: &Config) -> anyhow::Result<CiOptions> {
     let ci = &config.ci;
     let poll = ci.poll_interval.as_secs().max(1) as i64;
     let settings = CiSettings {
@@ -182,13 +177,12 @@ pub fn ci_tracker(config: &Config, engine: &Engine) -> anyhow::Result<Option<CiT
     };
     let pattern = regex::Regex::new(&ci.chart_version_pattern)
         .context("ci.chart_version_pattern is not a valid regular expression")?;
-    Ok(Some(CiTracker::new(
-        engine.clone(),
+    Ok(CiOptions {
         settings,
-        &ci.helm_job_pattern,
-        pattern,
-        ci.rate_limit_backoff.as_secs() as i64,
-    )))
+        helm_job_pattern: ci.helm_job_pattern.clone(),
+        chart_version_pattern: pattern,
+        rate_limit_backoff: ci.rate_limit_backoff.as_secs() as i64,
+    })
 }
 
 /// How often the tracker looks for due checks: every few seconds at most (each row keeps its
@@ -201,7 +195,7 @@ fn tick_every(config: &Config) -> std::time::Duration {
 }
 
 async fn run_ci_tracker(
-    tracker: Arc<CiTracker>,
+    tracker: CiTracker,
     every: std::time::Duration,
     stop: tokio_util::sync::CancellationToken,
 ) {

@@ -163,6 +163,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config
                 .validate_for_serve()
                 .map_err(|e| anyhow::anyhow!("the configuration cannot be served:\n{e}"))?;
+            for warning in config.warnings() {
+                tracing::warn!("{warning}");
+            }
             if config.auth.mode == shipyard_config::AuthMode::Dev {
                 tracing::warn!(
                     "auth.mode is `dev`: anyone who can reach {} may sign in as any dev user. Never use this in production.",
@@ -196,6 +199,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .and_then(|c| c.validate_for_serve().map(|()| c))
             {
                 Ok(c) => {
+                    for warning in c.warnings() {
+                        println!("warning: {warning}");
+                    }
                     println!(
                         "configuration OK: listen {}, database {}, GitHub org {}, auth mode {}",
                         c.server.listen,

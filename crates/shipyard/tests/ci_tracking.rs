@@ -14,10 +14,11 @@ use shipyard_core::chart::DEFAULT_PATTERN;
 use shipyard_core::ci::CiStatus;
 use shipyard_core::history::HistoryAction;
 use shipyard_core::{Actor, Role};
-use shipyard_engine::ci::CiTracker;
+use shipyard_engine::ci::{CiOptions, CiTracker};
 use shipyard_engine::ci_rules::CiSettings;
+use shipyard_engine::webhooks::{Delivery, WebhookOutcome};
 use shipyard_engine::{Caller, Engine, EngineSettings, ManualClock, NewRelease};
-use shipyard_sim::github::{SimGithub, timestamped_log};
+use shipyard_sim::github::{RunPathForm, SimGithub, timestamped_log};
 use shipyard_store::{Backend, CiStatusRecord, testing};
 use std::sync::Arc;
 
@@ -52,24 +53,65 @@ fn settings() -> CiSettings {
 }
 
 fn tracker(engine: &Engine) -> CiTracker {
-    tracker_with(engine, settings())
-}
-
-fn tracker_with(engine: &Engine, settings: CiSettings) -> CiTracker {
-    CiTracker::new(
-        engine.clone(),
-        settings,
-        "helm",
-        Regex::new(DEFAULT_PATTERN).unwrap(),
-        300,
-    )
+    engine.ci().expect("CI tracking is configured")
 }
 
 async fn engine_on(config: &Config, db_url: &str, clock: Arc<ManualClock>) -> Engine {
+    engine_with(config, db_url, clock, settings()).await
+}
+
+/// An engine on the database at `db_url` tracking CI with `settings`.
+async fn engine_with(
+    config: &Config,
+    db_url: &str,
+    clock: Arc<ManualClock>,
+    settings: CiSettings,
+) -> Engine {
     let store = shipyard_store::Store::connect(db_url).await.unwrap();
     store.migrate().await.unwrap();
     let github = shipyard::app::github_setup(config, clock.clone()).unwrap();
-    Engine::new(store, github, EngineSettings::default(), clock)
+    let ci = CiOptions {
+        settings,
+        helm_job_pattern: "helm".into(),
+        chart_version_pattern: Regex::new(DEFAULT_PATTERN).unwrap(),
+        rate_limit_backoff: 300,
+    };
+    Engine::new(
+        store,
+        github,
+        EngineSettings {
+            ci: Some(ci),
+            ..EngineSettings::default()
+        },
+        clock,
+    )
+}
+
+/// A `workflow_job` delivery for another repo's job, applied as the webhook endpoint would:
+/// GitHub is reaching us.
+async fn a_delivery_arrives(engine: &Engine, id: &str) {
+    let event = shipyard_github::webhook::Event::WorkflowJob {
+        owner: ORG.into(),
+        repo: "elsewhere".into(),
+        action: "queued".into(),
+        job: shipyard_github::webhook::JobEvent {
+            id: 1,
+            run_id: 1,
+            run_attempt: 1,
+            name: "lint".into(),
+            status: "queued".into(),
+            conclusion: None,
+        },
+    };
+    let outcome = engine
+        .apply_webhook(Delivery {
+            id: Some(id.into()),
+            event_name: "workflow_job".into(),
+            event,
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome, WebhookOutcome::Applied(0));
 }
 
 /// An org whose repos each have a release PR `uat` → `master`.
@@ -130,12 +172,7 @@ async fn release_with_merges(w: &World, repos: &[&str]) -> (String, Vec<String>)
 }
 
 async fn row(w: &World, id: &str, repo: &str) -> CiStatusRecord {
-    let rows = w
-        .engine
-        .store()
-        .ci_statuses(&shipyard_core::ReleaseId::parse(id).unwrap())
-        .await
-        .unwrap();
+    let rows = w.engine.release(id).await.unwrap().ci;
     rows.into_iter()
         .find(|r| r.repo_name == repo)
         .unwrap_or_else(|| panic!("no CI row for {repo}"))
@@ -148,7 +185,7 @@ async fn ci_history(w: &World, id: &str) -> Vec<(HistoryAction, serde_json::Valu
         .unwrap()
         .into_iter()
         .filter(|h| h.action.as_str().starts_with("ci_"))
-        .map(|h| (h.action, h.details))
+        .map(|h| (h.action, h.details.fields()))
         .collect()
 }
 
@@ -160,7 +197,7 @@ impl World {
 }
 
 async fn finish(w: World) {
-    w.engine.store().close().await;
+    w.engine.close().await;
     testing::drop_database(&w.db_url).await;
     w.sim.shutdown().await;
 }
@@ -240,6 +277,74 @@ both_backends!(
 );
 
 both_backends!(
+    runs_are_found_whatever_form_their_path_takes,
+    |backend| async move {
+        // GitHub writes `path` plain, with `@branch`, with `@refs/heads/…`, and prefixed with
+        // the owner and repository; each repo's runs here use one form.
+        let repos = ["billing", "payments", "search", "users"];
+        let w = world(backend, &repos).await;
+        for (repo, form) in repos.iter().zip(RunPathForm::ALL) {
+            w.sim.set_run_path_form(repo, "general.yaml", form);
+        }
+        let (id, shas) = release_with_merges(&w, &repos).await;
+        let t = tracker(&w.engine);
+        for (repo, sha) in repos.iter().zip(&shas) {
+            w.sim
+                .successful_build(repo, "general.yaml", "master", sha, "2.0.1");
+        }
+        let round = t.tick().await.unwrap();
+        assert_eq!(round.checked, 4);
+        for repo in repos {
+            let r = row(&w, &id, repo).await;
+            assert_eq!(r.status, CiStatus::Success, "{repo}");
+            assert_eq!(r.chart_version.as_deref(), Some("2.0.1"), "{repo}");
+        }
+        // The forms really differ on the wire.
+        let mut paths = Vec::new();
+        for repo in repos {
+            let runs: serde_json::Value = reqwest::Client::new()
+                .get(format!(
+                    "{}/repos/{ORG}/{repo}/actions/workflows/general.yaml/runs",
+                    w.sim.url()
+                ))
+                .header("user-agent", "shipyard-tests")
+                .bearer_auth(
+                    w.config
+                        .github
+                        .as_ref()
+                        .unwrap()
+                        .token
+                        .as_ref()
+                        .unwrap()
+                        .expose(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            paths.push(
+                runs["workflow_runs"][0]["path"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        assert_eq!(
+            paths,
+            [
+                ".github/workflows/general.yaml".to_owned(),
+                ".github/workflows/general.yaml@refs/heads/master".to_owned(),
+                format!("{ORG}/search/.github/workflows/general.yaml@refs/heads/master"),
+                ".github/workflows/general.yaml@master".to_owned(),
+            ]
+        );
+        finish(w).await;
+    }
+);
+
+both_backends!(
     failures_missing_workflows_and_restarts,
     |backend| async move {
         let w = world(backend, &["billing", "payments", "search"]).await;
@@ -292,7 +397,7 @@ both_backends!(
                 "search:cancelled"
             ]
         );
-        engine.store().close().await;
+        engine.close().await;
         finish(w).await;
     }
 );
@@ -300,13 +405,17 @@ both_backends!(
 both_backends!(a_run_that_never_finishes_times_out, |backend| async move {
     let w = world(backend, &["billing"]).await;
     let (id, shas) = release_with_merges(&w, &["billing"]).await;
-    let t = tracker_with(
-        &w.engine,
+    let engine = engine_with(
+        &w.config,
+        &w.db_url,
+        w.clock.clone(),
         CiSettings {
             poll_timeout: 3600,
             ..settings()
         },
-    );
+    )
+    .await;
+    let t = tracker(&engine);
     let run = w
         .sim
         .start_run("billing", "general.yaml", "master", &shas[0]);
@@ -342,6 +451,7 @@ both_backends!(a_run_that_never_finishes_times_out, |backend| async move {
     w.clock.advance(3600);
     assert_eq!(t.tick().await.unwrap().checked, 0);
     assert_eq!(row(&w, &id, "billing").await.status, CiStatus::Timeout);
+    engine.close().await;
     finish(w).await;
 });
 
@@ -502,7 +612,7 @@ both_backends!(
     |backend| async move {
         let w = world(backend, &["billing"]).await;
         let t = tracker(&w.engine);
-        t.webhook_arrived();
+        a_delivery_arrives(&w.engine, "d-1").await;
         let (id, shas) = release_with_merges(&w, &["billing"]).await;
         let before = w.sim.request_count();
 
@@ -561,6 +671,51 @@ both_backends!(
         // Without webhooks for a while, polling is back to its own pace.
         w.clock.advance(3600);
         assert!(!t.webhooks_live(w.clock_now()));
+        finish(w).await;
+    }
+);
+
+both_backends!(
+    only_applied_deliveries_count_as_webhooks_arriving,
+    |backend| async move {
+        let w = world(backend, &["billing"]).await;
+        let t = tracker(&w.engine);
+        let job = shipyard_github::webhook::JobEvent {
+            id: 1,
+            run_id: 1,
+            run_attempt: 1,
+            name: "lint".into(),
+            status: "queued".into(),
+            conclusion: None,
+        };
+        // Another org's delivery, and one of an event Shipyard does not act on: ignored.
+        for event in [
+            shipyard_github::webhook::Event::WorkflowJob {
+                owner: "someone-else".into(),
+                repo: "billing".into(),
+                action: "queued".into(),
+                job,
+            },
+            shipyard_github::webhook::Event::Ignored,
+        ] {
+            let outcome = w
+                .engine
+                .apply_webhook(Delivery {
+                    id: Some("ignored-1".into()),
+                    event_name: "workflow_job".into(),
+                    event,
+                })
+                .await
+                .unwrap();
+            assert_eq!(outcome, WebhookOutcome::Ignored);
+        }
+        assert!(!t.webhooks_live(w.clock_now()));
+        // A new merge is then polled at once, as without webhooks.
+        release_with_merges(&w, &["billing"]).await;
+        assert_eq!(t.tick().await.unwrap().checked, 1);
+
+        a_delivery_arrives(&w.engine, "d-1").await;
+        assert!(t.webhooks_live(w.clock_now()));
         finish(w).await;
     }
 );

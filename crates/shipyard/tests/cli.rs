@@ -180,3 +180,127 @@ fn migrate_creates_the_database_and_token_hash_prints_sha256() {
         shipyard_web::token_sha256_hex("s3cret")
     );
 }
+
+/// Kills the server when the test ends, however it ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_with_api_tokens_only_and_says_single_sign_on_is_off() {
+    shipyard::install_crypto_provider();
+    let sim = shipyard_sim::github::SimGithub::start(ORG).await.unwrap();
+    repo_with_changes(&sim, "billing", &[commit("feat: a", "alice")]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let token = shipyard::demo::random_token("sy_");
+    let path = dir.path().join("shipyard.yaml");
+    // Only server, database, github and API tokens: a bot-and-API deployment.
+    std::fs::write(
+        &path,
+        format!(
+            "server:\n  listen: \"127.0.0.1:{port}\"\n  base_url: \"http://127.0.0.1:{port}\"\n\
+             database:\n  url: \"sqlite://{db}\"\n\
+             github:\n  api_url: \"{api}\"\n  org: {ORG}\n  token: anything\n\
+             auth:\n  api_tokens:\n    - {{name: bot, token: \"{token}\", roles: [admin]}}\n",
+            db = dir.path().join("s.db").display(),
+            api = sim.url(),
+        ),
+    )
+    .unwrap();
+
+    let (ok, out, err) = run(shipyard().args(["check-config", "--config"]).arg(&path));
+    assert!(ok, "{err}");
+    assert!(out.contains("warning: auth.oidc"), "{out}");
+    assert!(out.contains("configuration OK"), "{out}");
+
+    let child = shipyard()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Running(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let ready = loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            break r;
+        }
+        if let Some(status) = child.0.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            child
+                .0
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("serve exited with {status}: {err}");
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["sign_in"], "none", "{ready}");
+    assert!(
+        ready["problems"].as_array().unwrap().iter().any(|p| p
+            .as_str()
+            .unwrap()
+            .contains("single sign-on is not configured")),
+        "{ready}"
+    );
+
+    // The API serves with the token.
+    let me = http
+        .get(format!("{base}/api/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), reqwest::StatusCode::OK);
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(me["auth"], "token", "{me}");
+    let created = http
+        .post(format!("{base}/api/releases"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"source_branch": "uat", "dest_branch": "master"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+
+    // A person opening a page is sent to sign in, where the page says what is missing.
+    let page = http.get(format!("{base}/releases")).send().await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::SEE_OTHER);
+    let login = http.get(format!("{base}/auth/login")).send().await.unwrap();
+    assert_eq!(login.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        login.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = login.text().await.unwrap();
+    assert!(html.contains("Single sign-on is not configured"), "{html}");
+    assert!(html.contains("auth.oidc.issuer"), "{html}");
+    drop(child);
+    sim.shutdown().await;
+}

@@ -683,3 +683,27 @@ async fn tokens_and_the_client_secret_stay_out_of_answers_and_logs() {
     }
     rp.stop().await;
 }
+
+both_backends!(
+    a_database_failure_at_either_end_of_sign_in_is_a_page,
+    |backend| async move {
+        let rp = Rp::start(backend).await;
+        // The provider sends the browser back (with an error, then with a code), but the
+        // sign-ins' rows are gone with their table.
+        let refused = rp.begin("/").await;
+        rp.idp.set_user(person("ada").realm_roles(["dev-lead"]));
+        let granted = rp.begin("/").await;
+        shipyard_store::testing::break_table(&rp.server.db_url, "login_flows").await;
+        for url in [refused, granted, rp.url("/auth/login")] {
+            let resp = rp.get(&url, None).await;
+            assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR, "{url}");
+            assert!(resp.headers().get(SET_COOKIE).is_none());
+            let kind = resp.headers()["content-type"].to_str().unwrap().to_owned();
+            assert!(kind.starts_with("text/html"), "{url}: {kind}");
+            let html = resp.text().await.unwrap();
+            assert!(html.contains("Sign-in unavailable"), "{html}");
+            assert!(!html.contains("login_flows"), "no internals: {html}");
+        }
+        rp.stop().await;
+    }
+);

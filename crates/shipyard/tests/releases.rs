@@ -372,6 +372,15 @@ both_backends!(
         assert_eq!(approved["release"]["status"], "approved");
         let fingerprint = approved["release"]["content_fingerprint"].clone();
 
+        // Nothing new on GitHub: a refresh stores when it looked, and writes no history.
+        let history = server.history_actions(&id).await;
+        let (status, d) = server
+            .post("dev", &format!("/api/releases/{id}/refresh"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{d}");
+        assert_eq!(d["release"]["status"], "approved");
+        assert_eq!(server.history_actions(&id).await, history);
+
         // The release PR of api-gateway merges: the repo stays, with its merge commit; nothing resets.
         let pr = server
             .sim

@@ -242,3 +242,40 @@ async fn sign_in_never_redirects_off_site() {
     assert_eq!(resp.headers()[LOCATION], "/");
     server.stop().await;
 }
+
+both_backends!(
+    a_database_failure_during_sign_in_is_a_page_in_words,
+    |backend| async move {
+        let server = dev_server(backend).await;
+        shipyard_store::testing::break_table(&server.db_url, "sessions").await;
+        let resp = no_redirects()
+            .post(format!("{}/auth/dev-login", server.base))
+            .header(ORIGIN, &server.base)
+            .form(&[("user", "dev-lead"), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(resp.headers().get(SET_COOKIE).is_none());
+        let kind = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(kind.starts_with("text/html"), "{kind}");
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("Sign-in unavailable"), "{html}");
+        assert!(html.contains("Something went wrong on our side"), "{html}");
+        assert!(!html.contains("sessions"), "no internals: {html}");
+
+        // A refused origin is a page too, with its reason.
+        let resp = no_redirects()
+            .post(format!("{}/auth/dev-login", server.base))
+            .header(ORIGIN, "https://evil.example")
+            .form(&[("user", "dev-lead"), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("Sign-in refused"), "{html}");
+        assert!(html.contains("ross-site request refused"), "{html}");
+        server.stop().await;
+    }
+);

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shipyard::demo::random_token;
 use shipyard_config::Secret;
-use shipyard_sim::github::{SimGithub, timestamped_log};
+use shipyard_sim::github::{RunPathForm, SimGithub, timestamped_log};
 use shipyard_store::Backend;
 use std::time::Duration;
 
@@ -67,11 +67,29 @@ async fn post_hook(
     body: &str,
     signature: Option<&str>,
 ) -> (StatusCode, Value) {
+    post_delivery(
+        server,
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        event,
+        body,
+        signature,
+    )
+    .await
+}
+
+/// Posts a delivery with its own `X-GitHub-Delivery` id.
+async fn post_delivery(
+    server: &TestServer,
+    delivery_id: &str,
+    event: &str,
+    body: &str,
+    signature: Option<&str>,
+) -> (StatusCode, Value) {
     let mut req = server
         .http
         .post(hook_url(server))
         .header("x-github-event", event)
-        .header("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+        .header("x-github-delivery", delivery_id)
         .header("content-type", "application/json")
         .body(body.to_owned());
     if let Some(sig) = signature {
@@ -122,6 +140,11 @@ both_backends!(
         // While webhooks arrive, the new merge is not polled: its run will be announced.
         let polls = run_polls(&server.sim);
         assert_eq!(polls, 0);
+
+        // The delivery names the workflow as a called one does (`owner/repo/…@ref`).
+        server
+            .sim
+            .set_run_path_form("billing", "general.yaml", RunPathForm::Qualified);
 
         let run = server
             .sim
@@ -387,5 +410,102 @@ async fn a_push_to_the_source_branch_refreshes_the_release_and_resets_its_sign_o
         entries.iter().any(|e| e["action"] == "approvals_reset"),
         "{h}"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn redeliveries_and_pushes_elsewhere_change_nothing_and_cost_nothing() {
+    let secret = random_token("whsec_");
+    let s = secret.clone();
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        |sim| {
+            two_release_prs(sim);
+            // In the org, but left out of releases by the configuration.
+            repo_with_changes(sim, "sandbox-tools", &[commit("feat: toy", "bob")]);
+            // In the org and kept, with nothing to release yet.
+            repo_unchanged(sim, "search");
+        },
+        move |c| {
+            let gh = c.github.as_mut().unwrap();
+            gh.webhook_secret = Some(Secret::new(s));
+            gh.repos.exclude = vec!["sandbox-*".into()];
+            c.ci.poll_interval = Duration::from_secs(3600);
+        },
+    )
+    .await;
+    server.sim.set_webhook(&hook_url(&server), &secret);
+    let id = server.create_release().await["release"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refreshes = |h: &[String]| h.iter().filter(|a| *a == "refreshed").count();
+
+    // A push to the source branch re-reads that one repo: one compare, one PR lookup.
+    let before = server.sim.request_count();
+    let sha = server
+        .sim
+        .commit("billing", "uat", commit("fix: late fix", "alice"));
+    server.sim.flush_webhooks().await;
+    let push = server
+        .sim
+        .deliveries()
+        .into_iter()
+        .rfind(|d| d.event == "push")
+        .unwrap();
+    assert_eq!(push.status, Some(202), "{:?}", push.error);
+    let (_, d) = server.get("viewer", &format!("/api/releases/{id}")).await;
+    assert_eq!(repo(&d, "billing")["head_sha"], sha.as_str(), "{d}");
+    let spent: Vec<String> = server.sim.requests()[before as usize..]
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(spent.len(), 2, "one compare and one PR lookup: {spent:?}");
+    assert_eq!(refreshes(&server.history_actions(&id).await), 1);
+
+    // GitHub delivers it again, with the same id: nothing happens, nothing is asked.
+    let history = server.history_actions(&id).await;
+    let before = server.sim.request_count();
+    let signature = push.signature.as_deref();
+    let (s, r) = post_delivery(&server, &push.guid, "push", &push.body, signature).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    assert_eq!(
+        (r["outcome"].as_str(), r["changed"].as_u64()),
+        (Some("duplicate"), Some(0))
+    );
+    // The same push under another id (a second hook, say): the release already holds it.
+    let (s, r) = post_delivery(&server, "another-id", "push", &push.body, signature).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    assert_eq!(r["changed"], 0, "{r}");
+    assert_eq!(server.sim.request_count(), before, "no GitHub requests");
+    assert_eq!(server.history_actions(&id).await, history);
+
+    // Pushes elsewhere: another branch, a repo the configuration leaves out.
+    server.sim.create_branch("payments", "feature/x", "uat");
+    server
+        .sim
+        .commit("payments", "feature/x", commit("wip", "bob"));
+    server
+        .sim
+        .commit("sandbox-tools", "uat", commit("feat: more toys", "bob"));
+    let before = server.sim.request_count();
+    server.sim.flush_webhooks().await;
+    assert_eq!(server.sim.request_count(), before, "no GitHub requests");
+    assert_eq!(server.history_actions(&id).await, history);
+
+    // A push that gives a kept repo something to release adds it, as a refresh would.
+    server
+        .sim
+        .commit("search", "uat", commit("feat: fuzzy search", "carol"));
+    server.sim.flush_webhooks().await;
+    let (_, d) = server.get("viewer", &format!("/api/releases/{id}")).await;
+    assert_eq!(repo(&d, "search")["commit_count"], 1, "{d}");
+    let (_, h) = server
+        .get("viewer", &format!("/api/releases/{id}/history"))
+        .await;
+    let last = h["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "refreshed", "{h}");
+    assert_eq!(last["details"]["added"], json!(["search"]));
+    assert_eq!(last["details"]["via"], "push");
     server.stop().await;
 }

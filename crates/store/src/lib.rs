@@ -75,6 +75,7 @@ macro_rules! on_tx {
 
 mod ci;
 mod claim;
+mod deliveries;
 mod error;
 mod leader;
 mod outbox;
@@ -88,6 +89,7 @@ mod tx;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use deliveries::MAX_DELIVERY_ID_LEN;
 pub use error::StoreError;
 pub use leader::Leadership;
 pub use outbox::{NewNotification, NotificationRecord};

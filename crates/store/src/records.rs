@@ -2,7 +2,7 @@
 
 use shipyard_core::change::RepoChange;
 use shipyard_core::ci::CiStatus;
-use shipyard_core::history::HistoryAction;
+use shipyard_core::history::{HistoryAction, HistoryDetails};
 use shipyard_core::release::SignOffs;
 use shipyard_core::{Actor, BranchName, ReleaseId, ReleaseStatus, Role, UnixTime};
 
@@ -69,8 +69,8 @@ pub struct HistoryRecord {
     pub action: HistoryAction,
     /// Who did it.
     pub actor: Actor,
-    /// Action-specific details.
-    pub details: serde_json::Value,
+    /// What happened, with its facts.
+    pub details: HistoryDetails,
     /// When.
     pub created_at: UnixTime,
 }
@@ -78,14 +78,23 @@ pub struct HistoryRecord {
 /// A history entry to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewHistory {
-    /// What happened.
-    pub action: HistoryAction,
     /// Who did it.
     pub actor: Actor,
-    /// Action-specific details.
-    pub details: serde_json::Value,
+    /// What happened, with its facts (the action is the variant).
+    pub details: HistoryDetails,
     /// When.
     pub created_at: UnixTime,
+}
+
+impl NewHistory {
+    /// An entry by `actor` at `created_at`.
+    pub fn new(actor: Actor, details: HistoryDetails, created_at: UnixTime) -> Self {
+        NewHistory {
+            actor,
+            details,
+            created_at,
+        }
+    }
 }
 
 /// Which releases to list, and which page.

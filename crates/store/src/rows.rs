@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shipyard_core::change::{PrState, PullInfo, RepoChange};
 use shipyard_core::ci::CiStatus;
-use shipyard_core::history::HistoryAction;
+use shipyard_core::history::{HistoryAction, HistoryDetails};
 use shipyard_core::release::{SignOff, SignOffs};
 use shipyard_core::{Actor, BranchName, ReleaseId, ReleaseStatus};
 
@@ -365,20 +365,24 @@ impl RawRepo {
 impl RawHistory {
     /// Parses the row into a record.
     pub(crate) fn into_record(self) -> Result<HistoryRecord, StoreError> {
+        let action = HistoryAction::parse(&self.action).ok_or_else(|| {
+            StoreError::corrupt(
+                "history.action",
+                format!("unknown action `{}`", self.action),
+            )
+        })?;
+        let fields: serde_json::Value = from_json("history.details", &self.details)?;
+        let details = HistoryDetails::from_stored(action.as_str(), fields)
+            .map_err(|e| StoreError::corrupt("history.details", e.to_string()))?;
         Ok(HistoryRecord {
             id: self.id,
             release_id: release_id("history.release_id", self.release_id)?,
-            action: HistoryAction::parse(&self.action).ok_or_else(|| {
-                StoreError::corrupt(
-                    "history.action",
-                    format!("unknown action `{}`", self.action),
-                )
-            })?,
+            action,
             actor: Actor {
                 subject: self.actor_subject,
                 name: self.actor_name,
             },
-            details: from_json("history.details", &self.details)?,
+            details,
             created_at: self.created_at,
         })
     }
@@ -553,6 +557,9 @@ mod tests {
         assert!(history("created", "{}").into_record().is_ok());
         assert!(is_corrupt(history("exploded", "{}").into_record()));
         assert!(is_corrupt(history("created", "{").into_record()));
+        assert!(is_corrupt(
+            history("status_changed", r#"{"from": "nowhere"}"#).into_record()
+        ));
         let token = |roles: &str| RawApiToken {
             name: "t".into(),
             token_sha256: "h".into(),

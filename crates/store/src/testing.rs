@@ -173,6 +173,28 @@ pub async fn drop_database(url: &str) {
     admin.close().await.ok();
 }
 
+/// Drops `table` from the test database at `url`, so that the next query on it fails as a
+/// broken database would (for tests of how callers report a database failure).
+///
+/// # Panics
+/// If `table` is not a plain identifier or the database cannot be reached.
+pub async fn break_table(url: &str, table: &str) {
+    assert!(
+        !table.is_empty() && table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "not a table name: {table}"
+    );
+    let store = match Store::connect(url).await {
+        Ok(store) => store,
+        Err(e) => panic!("cannot reach the test database: {e}"),
+    };
+    let sql = format!("DROP TABLE {table}");
+    let dropped = on_pool!(store, pool => sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.map(|_| ()));
+    if let Err(e) = dropped {
+        panic!("cannot drop {table}: {e}");
+    }
+    store.close().await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -314,10 +314,10 @@ impl Tx {
         const SQL: &str = "INSERT INTO history \
             (release_id, action, actor_subject, actor_name, details, created_at) \
             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
-        let details = to_json("details", &h.details)?;
+        let details = to_json("details", &h.details.fields())?;
         let id: i64 = on_tx!(self, c => sqlx::query_scalar(SQL)
             .bind(release.as_str())
-            .bind(h.action.as_str())
+            .bind(h.details.action().as_str())
             .bind(&h.actor.subject)
             .bind(&h.actor.name)
             .bind(&details)

@@ -4,10 +4,9 @@
 mod common;
 
 use common::*;
-use serde_json::json;
 use shipyard_core::ReleaseId;
 use shipyard_core::ci::{CiStatus, CiSummary};
-use shipyard_core::history::HistoryAction;
+use shipyard_core::history::HistoryDetails;
 use shipyard_core::{Actor, ReleaseStatus};
 use shipyard_store::{Backend, CiStatusRecord, NewHistory, RepoRecord, Store, StoreError};
 use std::collections::HashSet;
@@ -94,9 +93,12 @@ both_backends!(tracking_starts_once, |store| async move {
     tx.append_history(
         &release,
         &NewHistory {
-            action: HistoryAction::CiStarted,
             actor: Actor::named("system", "Shipyard"),
-            details: json!({"repo": "api"}),
+            details: HistoryDetails::CiStarted {
+                repo: "api".into(),
+                run_number: 1,
+                run_id: 10,
+            },
             created_at: 100,
         },
     )
@@ -402,9 +404,12 @@ both_backends!(stale_updates_lose, |store| async move {
     tx.append_history(
         &release,
         &NewHistory {
-            action: HistoryAction::CiCompleted,
             actor: Actor::named("system", "Shipyard"),
-            details: json!({"repo": "api", "run_number": 1}),
+            details: HistoryDetails::CiCompleted {
+                repo: "api".into(),
+                run_number: 1,
+                chart_version: None,
+            },
             created_at: 140,
         },
     )

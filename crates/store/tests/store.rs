@@ -5,18 +5,19 @@ mod common;
 use common::*;
 use serde_json::json;
 use shipyard_core::change::{PrState, PullInfo};
-use shipyard_core::history::HistoryAction;
+use shipyard_core::history::{HistoryAction, HistoryDetails};
 use shipyard_core::release::{SignOff, SignOffs};
 use shipyard_core::{Actor, ReleaseId, ReleaseStatus, Role};
 use shipyard_store::{
     ApiTokenRecord, Backend, NewHistory, ReleaseFilter, ReleaseRecord, Store, StoreError, testing,
 };
 
+/// An entry of `action` with default details.
 fn entry(action: HistoryAction, at: i64) -> NewHistory {
     NewHistory {
-        action,
         actor: Actor::named("sub-alice", "Alice"),
-        details: json!({}),
+        details: HistoryDetails::from_stored(action.as_str(), json!({}))
+            .expect("every action but status_changed has default details"),
         created_at: at,
     }
 }
@@ -63,9 +64,13 @@ both_backends!(insert_and_read_back_every_field, |store| async move {
     let plain = change("api-gateway", 1);
     let history = [
         NewHistory {
-            action: HistoryAction::Created,
             actor: r.created_by.clone(),
-            details: json!({"repos": 3, "skipped": {"archived": 2}}),
+            details: HistoryDetails::Created {
+                repos: 3,
+                commits: 0,
+                scanned: 0,
+                skipped: [("archived".to_owned(), 2)].into(),
+            },
             created_at: r.created_at,
         },
         entry(HistoryAction::ApprovedDev, 1_700_000_100),
@@ -124,7 +129,9 @@ both_backends!(history_is_ordered_and_appended, |store| async move {
         .await
         .unwrap();
     let mut detailed = entry(HistoryAction::RepoExcluded, 90);
-    detailed.details = json!({"repo": "billing", "nested": [1, 2, {"x": null}]});
+    detailed.details = HistoryDetails::RepoExcluded {
+        repo: "billing \"quoted\" ünïcode".into(),
+    };
     let b = tx.append_history(&r.id, &detailed).await.unwrap();
     tx.commit().await.unwrap();
     assert!(b > a);
@@ -870,3 +877,36 @@ both_backends!(login_flows_finish_once, |store| async move {
         .unwrap();
     assert_eq!(store.delete_stale_login_flows(50).await.unwrap(), 1);
 });
+
+both_backends!(
+    delivery_ids_are_remembered_once_and_forgotten_later,
+    |store| async move {
+        let id = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+        assert!(store.remember_delivery(id, "push", 100, 0).await.unwrap());
+        assert!(!store.remember_delivery(id, "push", 101, 0).await.unwrap());
+        assert!(
+            store
+                .remember_delivery("other", "workflow_run", 150, 0)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.remembered_deliveries().await.unwrap(), 2);
+        // A failed delivery is forgotten, so GitHub's redelivery is applied.
+        store.forget_delivery(id).await.unwrap();
+        assert!(store.remember_delivery(id, "push", 160, 0).await.unwrap());
+        // Ids older than the memory are dropped as new ones arrive.
+        assert!(
+            store
+                .remember_delivery("late", "push", 500, 155)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.remembered_deliveries().await.unwrap(), 2);
+        assert!(
+            store
+                .remember_delivery("other", "workflow_run", 501, 155)
+                .await
+                .unwrap()
+        );
+    }
+);

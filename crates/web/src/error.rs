@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use shipyard_engine::EngineError;
-use shipyard_store::StoreError;
+use shipyard_engine::StoreError;
 use utoipa::ToSchema;
 
 /// An error answer of the API.

@@ -42,8 +42,6 @@ pub struct AppState {
     pub engine: Engine,
     /// Credential checks.
     pub auth: Authenticator,
-    /// The CI tracker, when GitHub is configured.
-    pub ci: Option<std::sync::Arc<shipyard_engine::ci::CiTracker>>,
     /// GitHub webhooks, when `github.webhook_secret` is set.
     pub webhooks: Option<webhooks::Webhooks>,
 }

@@ -20,23 +20,28 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready when the database answers with every migration applied; says what is missing otherwise.
+/// Ready when the database answers with every migration applied; says what is missing otherwise
+/// (GitHub or single sign-on not configured leave the service ready: the rest of it works).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let database = match state.engine.store().ready().await {
-        Ok(()) => Ok(()),
-        Err(e) => Err(e.to_string()),
-    };
-    let github = state.engine.org().map(str::to_owned);
+    let readiness = state.engine.readiness().await;
     let mut problems = Vec::new();
-    if let Err(e) = &database {
+    if let Some(e) = &readiness.database_error {
         problems.push(e.clone());
     }
-    if github.is_none() {
+    if readiness.github_org.is_none() {
         problems.push(
             "GitHub is not configured (no `github` section): releases cannot be created".to_owned(),
         );
     }
-    let status = if database.is_ok() {
+    let sign_in = state.auth.sign_in();
+    if sign_in == "none" {
+        problems.push(
+            "single sign-on is not configured (auth.oidc): nobody can sign in to the web pages; API tokens work"
+                .to_owned(),
+        );
+    }
+    let ready = readiness.database_error.is_none();
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -44,9 +49,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (
         status,
         Json(json!({
-            "status": if database.is_ok() { "ready" } else { "not_ready" },
-            "database": database.is_ok(),
-            "github_org": github,
+            "status": if ready { "ready" } else { "not_ready" },
+            "database": ready,
+            "github_org": readiness.github_org,
+            "sign_in": sign_in,
             "problems": problems,
         })),
     )

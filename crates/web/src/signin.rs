@@ -12,10 +12,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use shipyard_store::LoginFlowRecord;
+use shipyard_engine::LoginFlowRecord;
 
-/// How long a started sign-in may take before its `state` is refused.
-const FLOW_LIFETIME_SECS: i64 = 600;
+/// What the sign-in page says while no way of signing in is configured.
+pub const NO_SSO: &str = "Single sign-on is not configured on this Shipyard, so nobody can sign in \
+     to the web pages yet. An administrator turns it on by setting auth.oidc.issuer, \
+     auth.oidc.client_id, auth.oidc.client_secret and auth.oidc.redirect_url in the \
+     configuration (see the README's Sign-in section). Meanwhile the API works with the tokens \
+     of auth.api_tokens.";
 
 /// The sign-in routes.
 pub fn router() -> Router<AppState> {
@@ -95,6 +99,34 @@ fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     crate::ui::html(status, page.render())
 }
 
+/// An error of the error model as a sign-in page: the same status, the message in words (an
+/// internal error says only that something went wrong; the cause is in the log).
+fn failure_page(e: ApiError) -> Response {
+    let title = match e.status() {
+        StatusCode::FORBIDDEN => "Sign-in refused",
+        s if s.is_server_error() => "Sign-in unavailable",
+        _ => "Sign-in failed",
+    };
+    let mut message = sentence(e.message());
+    if e.status().is_server_error() {
+        message.push_str(" Try again in a minute.");
+    }
+    error_page(e.status(), title, &message)
+}
+
+/// `text` with a capital letter and a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.trim().chars();
+    let mut s: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !s.ends_with(['.', '!', '?']) {
+        s.push('.');
+    }
+    s
+}
+
 #[derive(Deserialize)]
 struct LoginQuery {
     next: Option<String>,
@@ -122,12 +154,8 @@ async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Re
             next_path: next,
             created_at: state.engine.now(),
         };
-        let store = state.engine.store();
-        let _ = store
-            .delete_stale_login_flows(state.engine.now() - FLOW_LIFETIME_SECS)
-            .await;
-        if let Err(e) = store.insert_login_flow(&flow).await {
-            return ApiError::internal(&e).into_response();
+        if let Err(e) = state.engine.start_sign_in(&flow).await {
+            return failure_page(e.into());
         }
         return redirect(&started.url, None);
     }
@@ -157,8 +185,8 @@ async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Re
     }
     error_page(
         StatusCode::SERVICE_UNAVAILABLE,
-        "Sign-in unavailable",
-        "No sign-in is configured: set auth.oidc (or auth.mode: dev for a local demo).",
+        "Single sign-on is not configured",
+        NO_SSO,
     )
 }
 
@@ -189,7 +217,7 @@ async fn dev_login(
         );
     };
     if let Err(e) = sessions.check_origin(&headers) {
-        return e.into_response();
+        return failure_page(e);
     }
     let identity = Identity {
         subject: format!("dev:{}", user.name),
@@ -204,7 +232,7 @@ async fn dev_login(
             tracing::info!(user = %user.name, "signed in (dev mode)");
             redirect(&local_path(form.next.as_deref()), Some(cookie))
         }
-        Err(e) => e.into_response(),
+        Err(e) => failure_page(e),
     }
 }
 
@@ -233,14 +261,10 @@ async fn callback(
         // Only a sign-in this server started may report an error; it is spent either way, and
         // a crafted link cannot put words on this page.
         let known = match q.state.as_deref() {
-            Some(st) => state
-                .engine
-                .store()
-                .take_login_flow(st)
-                .await
-                .ok()
-                .flatten()
-                .is_some(),
+            Some(st) => match state.engine.finish_sign_in(st).await {
+                Ok(flow) => flow.is_some(),
+                Err(e) => return failure_page(e.into()),
+            },
             None => false,
         };
         if !known {
@@ -264,16 +288,16 @@ async fn callback(
             "The identity provider's answer is incomplete.",
         );
     };
-    let flow = match state.engine.store().take_login_flow(&flow_state).await {
-        Ok(Some(f)) if f.created_at + FLOW_LIFETIME_SECS > state.engine.now() => f,
-        Ok(_) => {
+    let flow = match state.engine.finish_sign_in(&flow_state).await {
+        Ok(Some(f)) => f,
+        Ok(None) => {
             return error_page(
                 StatusCode::BAD_REQUEST,
                 "Sign-in expired",
                 "This sign-in has expired or was already used.",
             );
         }
-        Err(e) => return ApiError::internal(&e).into_response(),
+        Err(e) => return failure_page(e.into()),
     };
     let signed_in = match oidc.finish(&code, &flow.nonce, &flow.pkce_verifier).await {
         Ok(s) => s,
@@ -298,7 +322,7 @@ async fn callback(
     };
     match sessions.start(identity, &headers).await {
         Ok(cookie) => redirect(&flow.next_path, Some(cookie)),
-        Err(e) => e.into_response(),
+        Err(e) => failure_page(e),
     }
 }
 
@@ -309,7 +333,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     };
     let (ended, clear) = match sessions.end(&headers).await {
         Ok(x) => x,
-        Err(e) => return e.into_response(),
+        Err(e) => return failure_page(e),
     };
     let after = format!("{}/", sessions.settings().base_url);
     if let (Some(oidc), Some(record)) = (state.auth.oidc(), ended.as_ref())

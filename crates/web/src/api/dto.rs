@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use shipyard_core::ci::CiSummary;
 use shipyard_engine::ReleaseView;
 use shipyard_engine::releases::Created;
-use shipyard_store::{
+use shipyard_engine::{
     CiStatusRecord, HistoryRecord, ReleaseRecord, ReleaseSummaryRecord, RepoRecord,
 };
 use std::collections::BTreeMap;
@@ -405,7 +405,7 @@ impl From<&HistoryRecord> for HistoryEntry {
             action: h.action.as_str().to_owned(),
             actor: h.actor.name.clone(),
             actor_subject: h.actor.subject.clone(),
-            details: h.details.clone(),
+            details: h.details.fields(),
             created_at: h.created_at,
         }
     }

@@ -78,6 +78,17 @@ impl Authenticator {
         self.oidc.as_deref()
     }
 
+    /// How people sign in to the pages: `oidc`, `dev` or `none`.
+    pub fn sign_in(&self) -> &'static str {
+        if self.oidc.is_some() {
+            "oidc"
+        } else if !self.dev_users.is_empty() {
+            "dev"
+        } else {
+            "none"
+        }
+    }
+
     /// The one-click users of dev mode (empty otherwise).
     pub fn dev_users(&self) -> &[DevUser] {
         &self.dev_users

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, Method, header};
 use rand::Rng as _;
 use sha2::{Digest, Sha256};
 use shipyard_core::{Actor, Role};
-use shipyard_engine::{Caller, Clock};
-use shipyard_store::{SessionRecord, Store};
+use shipyard_engine::access::SessionLifetime;
+use shipyard_engine::{Caller, Engine, SessionRecord};
 use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
@@ -36,6 +36,14 @@ impl SessionSettings {
             ttl,
             idle: ttl.min(Duration::from_secs(2 * 3600)),
             base_url: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The lifetimes in seconds, as the engine applies them.
+    pub fn lifetime(&self) -> SessionLifetime {
+        SessionLifetime {
+            absolute: self.ttl.as_secs() as i64,
+            idle: self.idle.as_secs() as i64,
         }
     }
 
@@ -78,12 +86,12 @@ pub struct Identity {
     pub via: &'static str,
 }
 
-/// The session machinery. Cheap to clone.
+/// The session machinery: the cookie and its checks here, what is stored and when it ends in
+/// the engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Sessions {
-    store: Store,
+    engine: Engine,
     settings: Arc<SessionSettings>,
-    clock: Arc<dyn Clock>,
 }
 
 /// A request's valid session.
@@ -114,12 +122,11 @@ fn hash(value: &str) -> String {
 }
 
 impl Sessions {
-    /// Sessions kept in `store`.
-    pub fn new(store: Store, settings: SessionSettings, clock: Arc<dyn Clock>) -> Self {
+    /// Sessions kept by `engine`.
+    pub fn new(engine: Engine, settings: SessionSettings) -> Self {
         Sessions {
-            store,
+            engine,
             settings: Arc::new(settings),
-            clock,
         }
     }
 
@@ -146,32 +153,11 @@ impl Sessions {
         let Some(value) = self.cookie_value(headers) else {
             return Ok(None);
         };
-        let id_hash = hash(&value);
-        let Some(record) = self
-            .store
-            .session(&id_hash)
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-        else {
-            return Ok(None);
-        };
-        let now = self.clock.now();
-        let idle_limit = self.settings.idle.as_secs() as i64;
-        if record.expires_at <= now || record.last_seen_at + idle_limit <= now {
-            self.store
-                .delete_session(&id_hash)
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
-            return Ok(None);
-        }
-        // One write a minute at most, not one per request.
-        if now - record.last_seen_at >= 60 {
-            self.store
-                .touch_session(&id_hash, now)
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
-        }
-        Ok(Some(ActiveSession { record }))
+        let record = self
+            .engine
+            .session(&hash(&value), self.settings.lifetime())
+            .await?;
+        Ok(record.map(|record| ActiveSession { record }))
     }
 
     /// Starts a session for `who`, replacing the request's current one; returns the `Set-Cookie` value.
@@ -181,7 +167,6 @@ impl Sessions {
         request_headers: &HeaderMap,
     ) -> Result<String, ApiError> {
         let value = random_hex(32);
-        let now = self.clock.now();
         let record = SessionRecord {
             id_hash: hash(&value),
             subject: who.subject,
@@ -191,19 +176,15 @@ impl Sessions {
             csrf_token: random_hex(32),
             id_token: who.id_token,
             via: who.via.to_owned(),
-            created_at: now,
-            last_seen_at: now,
-            expires_at: now + self.settings.ttl.as_secs() as i64,
+            // Set by the engine.
+            created_at: 0,
+            last_seen_at: 0,
+            expires_at: 0,
         };
         let replaces = self.cookie_value(request_headers).map(|v| hash(&v));
-        self.store
-            .insert_session(&record, replaces.as_deref())
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        let _ = self
-            .store
-            .delete_expired_sessions(now, now - self.settings.idle.as_secs() as i64)
-            .await;
+        self.engine
+            .start_session(record, replaces.as_deref(), self.settings.lifetime())
+            .await?;
         Ok(self.cookie(value, Some(self.settings.ttl)))
     }
 
@@ -214,11 +195,7 @@ impl Sessions {
         headers: &HeaderMap,
     ) -> Result<(Option<SessionRecord>, String), ApiError> {
         let ended = match self.cookie_value(headers) {
-            Some(v) => self
-                .store
-                .delete_session(&hash(&v))
-                .await
-                .map_err(|e| ApiError::internal(&e))?,
+            Some(v) => self.engine.end_session(&hash(&v)).await?,
             None => None,
         };
         Ok((ended, self.cookie(String::new(), Some(Duration::ZERO))))
@@ -307,7 +284,7 @@ fn same_token(sent: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shipyard_engine::ManualClock;
+    use shipyard_engine::{EngineSettings, ManualClock};
     use shipyard_store::{Backend, testing};
 
     fn identity() -> Identity {
@@ -336,7 +313,13 @@ mod tests {
         let clock = Arc::new(ManualClock::new(1_000_000));
         let settings = SessionSettings::new("http://127.0.0.1:1", Duration::from_secs(3 * 3600));
         assert_eq!(settings.idle, Duration::from_secs(2 * 3600));
-        let sessions = Sessions::new(store.clone(), settings, clock.clone());
+        let engine = Engine::new(
+            store.clone(),
+            None,
+            EngineSettings::default(),
+            clock.clone(),
+        );
+        let sessions = Sessions::new(engine, settings);
 
         let set = sessions.start(identity(), &HeaderMap::new()).await.unwrap();
         let headers = cookie_header(&set);

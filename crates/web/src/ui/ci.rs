@@ -1,7 +1,7 @@
 //! How the release page shows CI: a badge per repo row and the rows of the "CI/CD" table.
 
 use shipyard_core::ci::CiStatus;
-use shipyard_store::CiStatusRecord;
+use shipyard_engine::CiStatusRecord;
 
 /// A repo's CI state in a few characters, e.g. `✓ #937 → v1.1.937`.
 pub(crate) struct CiBadge {

@@ -21,11 +21,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use shipyard_core::auth::may_sign;
-use shipyard_core::history::HistoryAction;
 use shipyard_core::release::check_status_change;
 use shipyard_core::{ReleaseStatus, SignOffKind};
+use shipyard_engine::HistoryRecord;
 use shipyard_engine::{EngineError, ReleasePatch, ReleaseView, RepoPatch};
-use shipyard_store::HistoryRecord;
 
 /// The release page routes.
 pub fn router() -> Router<AppState> {
@@ -390,7 +389,7 @@ fn show_page(
             .rev()
             .map(|h| Event {
                 action: h.action.as_str(),
-                text: describe(h),
+                text: h.details.describe(),
                 actor: h.actor.name.clone(),
                 at: When::new(h.created_at, now),
             })
@@ -406,113 +405,6 @@ fn label(kind: SignOffKind) -> &'static str {
 }
 
 /// A history entry in words: what was done, without the actor (shown beside it).
-fn describe(h: &HistoryRecord) -> String {
-    let d = &h.details;
-    let text = |key: &str| d.get(key).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-    let list = |key: &str| -> Vec<String> {
-        d.get(key)
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let count = |key: &str| d.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
-    let run = || match d.get("run_number").and_then(|v| v.as_u64()) {
-        Some(n) => format!(" #{n}"),
-        None => String::new(),
-    };
-    match h.action {
-        HistoryAction::Created => format!(
-            "created the release: {} repositories, {} commits",
-            count("repos"),
-            count("commits")
-        ),
-        HistoryAction::Refreshed if d.get("via").and_then(|v| v.as_str()) == Some("webhook") => {
-            format!("reported merged: {}", list("merged").join(", "))
-        }
-        HistoryAction::Refreshed => {
-            let mut parts = Vec::new();
-            let changed = list("changed");
-            if !changed.is_empty() {
-                parts.push(format!("new commits in {}", changed.join(", ")));
-            }
-            let added = list("added");
-            if !added.is_empty() {
-                parts.push(format!("now changed: {}", added.join(", ")));
-            }
-            let merged = list("merged");
-            if !merged.is_empty() {
-                parts.push(format!("merged: {}", merged.join(", ")));
-            }
-            if parts.is_empty() {
-                "compared with GitHub again: nothing new".to_owned()
-            } else {
-                format!("compared with GitHub again: {}", parts.join("; "))
-            }
-        }
-        HistoryAction::NotesUpdated => {
-            let fields = list("fields");
-            match (
-                fields.iter().any(|f| f == "notes"),
-                fields.iter().any(|f| f == "breaking_changes"),
-            ) {
-                (true, true) => "edited the notes and breaking changes".to_owned(),
-                (false, true) => "edited the breaking changes".to_owned(),
-                _ => "edited the notes".to_owned(),
-            }
-        }
-        HistoryAction::RepoExcluded => format!("excluded {}", text("repo")),
-        HistoryAction::RepoIncluded => format!("included {} again", text("repo")),
-        HistoryAction::DependenciesUpdated => {
-            let deps = list("depends_on");
-            if deps.is_empty() {
-                format!("cleared the dependencies of {}", text("repo"))
-            } else {
-                format!("made {} depend on {}", text("repo"), deps.join(", "))
-            }
-        }
-        HistoryAction::ApprovedDev => "signed off as Dev".to_owned(),
-        HistoryAction::ApprovedQa => "signed off as QA".to_owned(),
-        HistoryAction::RevokedDev => "withdrew the Dev sign-off".to_owned(),
-        HistoryAction::RevokedQa => "withdrew the QA sign-off".to_owned(),
-        HistoryAction::ApprovalsReset => {
-            let repos = list("repos");
-            let mut s = format!("sign-offs reset: {}", text("reason"));
-            if !repos.is_empty() {
-                s.push_str(&format!(" ({})", repos.join(", ")));
-            }
-            s
-        }
-        HistoryAction::StatusChanged => {
-            format!("status {} → {}", text("from"), text("to"))
-        }
-        HistoryAction::CiStarted => format!("build{} of {} started", run(), text("repo")),
-        HistoryAction::CiCompleted => match d.get("chart_version").and_then(|v| v.as_str()) {
-            Some(v) => format!("build{} of {} succeeded: chart {v}", run(), text("repo")),
-            None => format!(
-                "build{} of {} succeeded; no chart version in its Helm job log",
-                run(),
-                text("repo")
-            ),
-        },
-        HistoryAction::CiFailed => match text("reason").as_str() {
-            "no_workflow" => format!(
-                "found no run of {} for {} after {} checks",
-                text("workflow"),
-                text("repo"),
-                count("checks")
-            ),
-            "timeout" => format!("build{} of {} did not finish in time", run(), text("repo")),
-            "cancelled" => format!("build{} of {} was cancelled", run(), text("repo")),
-            reason => format!("build{} of {} failed ({reason})", run(), text("repo")),
-        },
-        other => other.as_str().replace('_', " "),
-    }
-}
-
 /// After a change: back to the page, at the part that changed.
 fn back(id: &str, anchor: &str) -> Response {
     see_other(&format!("/releases/{id}#{anchor}"))
@@ -777,119 +669,4 @@ async fn render_repo_page(
         error,
     };
     html(status, page.render())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-    use shipyard_core::{Actor, ReleaseId};
-
-    fn entry(action: HistoryAction, details: serde_json::Value) -> HistoryRecord {
-        HistoryRecord {
-            id: 1,
-            release_id: ReleaseId::parse("abcdefghij").unwrap_or_else(|| unreachable!()),
-            action,
-            actor: Actor {
-                subject: "s".into(),
-                name: "Sam".into(),
-            },
-            details,
-            created_at: 0,
-        }
-    }
-
-    #[test]
-    fn history_in_words() {
-        let cases = [
-            (
-                entry(HistoryAction::Created, json!({"repos": 3, "commits": 7})),
-                "created the release: 3 repositories, 7 commits",
-            ),
-            (
-                entry(
-                    HistoryAction::ApprovalsReset,
-                    json!({"reason": "new commits since the sign-offs", "repos": ["a", "b"]}),
-                ),
-                "sign-offs reset: new commits since the sign-offs (a, b)",
-            ),
-            (
-                entry(
-                    HistoryAction::DependenciesUpdated,
-                    json!({"repo": "api", "depends_on": ["auth"]}),
-                ),
-                "made api depend on auth",
-            ),
-            (
-                entry(
-                    HistoryAction::StatusChanged,
-                    json!({"from": "pending", "to": "approved"}),
-                ),
-                "status pending → approved",
-            ),
-            (
-                entry(
-                    HistoryAction::Refreshed,
-                    json!({"changed": [], "added": [], "merged": []}),
-                ),
-                "compared with GitHub again: nothing new",
-            ),
-            (
-                entry(
-                    HistoryAction::Refreshed,
-                    json!({"changed": [], "added": [], "merged": ["billing"], "via": "webhook"}),
-                ),
-                "reported merged: billing",
-            ),
-            (
-                entry(
-                    HistoryAction::CiStarted,
-                    json!({"repo": "billing", "run_number": 412, "run_id": 9}),
-                ),
-                "build #412 of billing started",
-            ),
-            (
-                entry(
-                    HistoryAction::CiCompleted,
-                    json!({"repo": "billing", "run_number": 937, "chart_version": "1.1.937"}),
-                ),
-                "build #937 of billing succeeded: chart 1.1.937",
-            ),
-            (
-                entry(
-                    HistoryAction::CiCompleted,
-                    json!({"repo": "billing", "run_number": 937, "chart_version": null}),
-                ),
-                "build #937 of billing succeeded; no chart version in its Helm job log",
-            ),
-            (
-                entry(
-                    HistoryAction::CiFailed,
-                    json!({"repo": "billing", "run_number": 156, "reason": "failure"}),
-                ),
-                "build #156 of billing failed (failure)",
-            ),
-            (
-                entry(
-                    HistoryAction::CiFailed,
-                    json!({"repo": "search", "reason": "no_workflow", "workflow": ".github/workflows/general.yaml", "checks": 3}),
-                ),
-                "found no run of .github/workflows/general.yaml for search after 3 checks",
-            ),
-            (
-                entry(
-                    HistoryAction::CiFailed,
-                    json!({"repo": "orders", "reason": "timeout", "run_number": null}),
-                ),
-                "build of orders did not finish in time",
-            ),
-            (
-                entry(HistoryAction::DeployObserved, json!({})),
-                "deploy observed",
-            ),
-        ];
-        for (h, want) in cases {
-            assert_eq!(describe(&h), want);
-        }
-    }
 }

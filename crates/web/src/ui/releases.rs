@@ -14,7 +14,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use shipyard_core::ReleaseStatus;
 use shipyard_engine::{EngineError, NewRelease};
-use shipyard_store::{ReleaseFilter, ReleaseSummaryRecord};
+use shipyard_engine::{ReleaseFilter, ReleaseSummaryRecord};
 
 /// The release list routes.
 pub fn router() -> Router<AppState> {
