@@ -107,9 +107,88 @@ fn find_cycle(remaining: &BTreeMap<&str, Vec<&str>>) -> Option<Vec<String>> {
     }
 }
 
+/// Most dependencies one repo may declare.
+pub const MAX_DEPENDENCIES: usize = 100;
+
+/// Why a repo's declared dependencies are refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DependencyError {
+    /// More than [`MAX_DEPENDENCIES`].
+    #[error("at most {MAX_DEPENDENCIES} repositories")]
+    TooMany,
+    /// A repo named itself.
+    #[error("{0} cannot depend on itself")]
+    OnItself(String),
+    /// A name that is not a repo of the release.
+    #[error("`{0}` is not a repository of this release")]
+    NotInRelease(String),
+}
+
+/// Checks what `repo` wants to depend on against the release's repos (`in_release`, excluded
+/// ones too: a dependency on a repo excluded later stays, ignored with a warning): names are
+/// trimmed, duplicates dropped, and the result sorted.
+pub fn check_dependencies(
+    repo: &str,
+    in_release: &BTreeSet<&str>,
+    wanted: &[String],
+) -> Result<Vec<String>, DependencyError> {
+    if wanted.len() > MAX_DEPENDENCIES {
+        return Err(DependencyError::TooMany);
+    }
+    let mut clean = BTreeSet::new();
+    for d in wanted {
+        let d = d.trim();
+        if d == repo {
+            return Err(DependencyError::OnItself(repo.to_owned()));
+        }
+        if !in_release.contains(d) {
+            return Err(DependencyError::NotInRelease(
+                d.chars().take(100).collect::<String>(),
+            ));
+        }
+        clean.insert(d.to_owned());
+    }
+    Ok(clean.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependencies_are_checked_against_the_release() {
+        let repos: BTreeSet<&str> = ["api", "auth", "billing"].into();
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        type Case<'a> = (&'a [&'a str], Result<Vec<String>, DependencyError>);
+        let cases: Vec<Case<'_>> = vec![
+            (&[], Ok(vec![])),
+            (
+                &["billing", " auth ", "auth"],
+                Ok(names(&["auth", "billing"])),
+            ),
+            (&["api"], Err(DependencyError::OnItself("api".into()))),
+            (&["nope"], Err(DependencyError::NotInRelease("nope".into()))),
+            (&[""], Err(DependencyError::NotInRelease(String::new()))),
+        ];
+        for (wanted, want) in cases {
+            assert_eq!(
+                check_dependencies("api", &repos, &names(wanted)),
+                want,
+                "{wanted:?}"
+            );
+        }
+        let many = vec!["auth".to_owned(); MAX_DEPENDENCIES + 1];
+        assert_eq!(
+            check_dependencies("api", &repos, &many),
+            Err(DependencyError::TooMany)
+        );
+        let long = "x".repeat(500);
+        let Err(DependencyError::NotInRelease(shown)) = check_dependencies("api", &repos, &[long])
+        else {
+            panic!("a long unknown name is refused");
+        };
+        assert_eq!(shown.len(), 100);
+    }
 
     fn order(spec: &[(&str, bool, &[&str])]) -> DeployOrder {
         let owned: Vec<(String, bool, Vec<String>)> = spec

@@ -208,6 +208,28 @@ impl Approval {
         })
     }
 
+    /// Whether `actor` may give the `kind` sign-off now: the answer [`Approval::approve`]
+    /// would give, without changing anything. `Ok` also when it is theirs already.
+    pub fn check_give(
+        &self,
+        kind: SignOffKind,
+        actor: &Actor,
+        roles: &[Role],
+        allow_same_user: bool,
+    ) -> Result<(), RuleError> {
+        let mut probe = self.clone();
+        probe
+            .approve(kind, actor, roles, "", 0, allow_same_user)
+            .map(|_| ())
+    }
+
+    /// Whether someone with `roles` may withdraw the `kind` sign-off now: the answer
+    /// [`Approval::revoke`] would give, without changing anything.
+    pub fn check_withdraw(&self, kind: SignOffKind, roles: &[Role]) -> Result<(), RuleError> {
+        let mut probe = self.clone();
+        probe.revoke(kind, roles).map(|_| ())
+    }
+
     /// Withdraws the `kind` sign-off.
     pub fn revoke(
         &mut self,
@@ -304,6 +326,53 @@ mod tests {
     const DEV: &[Role] = &[Role::DevApprover];
     const QA: &[Role] = &[Role::QaApprover];
     const BOTH: &[Role] = &[Role::DevApprover, Role::QaApprover];
+
+    #[test]
+    fn who_may_give_and_withdraw_a_sign_off_is_asked_of_the_rule() {
+        let mut qa_by_alice = pending();
+        qa_by_alice
+            .approve(SignOffKind::Qa, &alice(), QA, "fp", 1, false)
+            .unwrap();
+        let deployed = Approval {
+            status: ReleaseStatus::Deployed,
+            ..pending()
+        };
+        let missing_dev = Err(RuleError::MissingRole {
+            needed: Role::DevApprover,
+        });
+        let same_user = Err(RuleError::SameUser {
+            name: "Alice".into(),
+            other: "qa",
+        });
+        // (approval, who, roles, allow_same_user, may give dev)
+        let cases = [
+            (&pending(), alice(), DEV, false, Ok(())),
+            (&pending(), alice(), QA, false, missing_dev.clone()),
+            (&qa_by_alice, alice(), BOTH, false, same_user),
+            (&qa_by_alice, alice(), BOTH, true, Ok(())),
+            (&qa_by_alice, bob(), DEV, false, Ok(())),
+            (
+                &deployed,
+                bob(),
+                DEV,
+                false,
+                Err(RuleError::ReadOnly(ReleaseStatus::Deployed)),
+            ),
+        ];
+        for (approval, who, roles, allow, want) in cases {
+            assert_eq!(
+                approval.check_give(SignOffKind::Dev, &who, roles, allow),
+                want,
+                "{who:?} {roles:?} {allow}"
+            );
+        }
+        // Asking changes nothing.
+        assert_eq!(qa_by_alice.status, ReleaseStatus::Pending);
+        assert!(qa_by_alice.sign_offs.dev.is_none());
+        assert_eq!(qa_by_alice.check_withdraw(SignOffKind::Qa, QA), Ok(()));
+        assert!(qa_by_alice.check_withdraw(SignOffKind::Qa, DEV).is_err());
+        assert!(qa_by_alice.sign_offs.qa.is_some());
+    }
 
     #[test]
     fn both_sign_offs_approve_the_release() {

@@ -9,7 +9,7 @@ use futures::future::join_all;
 use shipyard_core::change::{PrState, PullInfo, RepoChange};
 use shipyard_core::ci::CiSummary;
 use shipyard_core::history::{HistoryDetails, RefreshCause};
-use shipyard_core::order::{DeployOrder, OrderNode, deploy_order};
+use shipyard_core::order::{DeployOrder, OrderNode, check_dependencies, deploy_order};
 use shipyard_core::refresh::{StoredRepo, plan_refresh};
 use shipyard_core::release::{
     Approval, SignOffOutcome, SignOffs, check_status_change, fingerprint,
@@ -23,8 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Most bytes of notes or breaking-change text.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
-/// Most dependencies of one repo.
-pub const MAX_DEPENDENCIES: usize = 100;
+pub use shipyard_core::order::MAX_DEPENDENCIES;
 
 /// A request to create a release.
 #[derive(Debug, Clone, Default)]
@@ -603,14 +602,6 @@ impl Engine {
         repo_id: i64,
         patch: RepoPatch,
     ) -> Result<ReleaseView, EngineError> {
-        if let Some(deps) = &patch.depends_on
-            && deps.len() > MAX_DEPENDENCIES
-        {
-            return Err(EngineError::Invalid {
-                field: "depends_on",
-                message: format!("at most {MAX_DEPENDENCIES} repositories"),
-            });
-        }
         self.mutate(caller, id, |c| {
             c.read_only_guard()?;
             let Some(index) = c.repos.iter().position(|r| r.id == repo_id) else {
@@ -626,27 +617,11 @@ impl Engine {
                     .iter()
                     .map(|r| r.change.repo_name.as_str())
                     .collect();
-                let mut clean = BTreeSet::new();
-                for d in &deps {
-                    let d = d.trim();
-                    if d == name {
-                        return Err(EngineError::Invalid {
-                            field: "depends_on",
-                            message: format!("{name} cannot depend on itself"),
-                        });
-                    }
-                    if !names.contains(d) {
-                        return Err(EngineError::Invalid {
-                            field: "depends_on",
-                            message: format!(
-                                "`{}` is not a repository of this release",
-                                d.chars().take(100).collect::<String>()
-                            ),
-                        });
-                    }
-                    clean.insert(d.to_owned());
-                }
-                let clean: Vec<String> = clean.into_iter().collect();
+                let clean =
+                    check_dependencies(&name, &names, &deps).map_err(|e| EngineError::Invalid {
+                        field: "depends_on",
+                        message: e.to_string(),
+                    })?;
                 if clean != c.repos[index].depends_on {
                     c.repos[index].depends_on = clean.clone();
                     c.ops.push(RepoOp::DependsOn(repo_id, clean.clone()));

@@ -20,8 +20,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use shipyard_core::auth::may_sign;
-use shipyard_core::release::check_status_change;
+
+use shipyard_core::release::{Approval, RuleError, check_status_change};
 use shipyard_core::{ReleaseStatus, SignOffKind};
 use shipyard_engine::HistoryRecord;
 use shipyard_engine::{EngineError, ReleasePatch, ReleaseView, RepoPatch};
@@ -239,29 +239,31 @@ fn show_page(
     }
 
     let allow_same_user = state.engine.settings().allow_same_user;
+    let approval = Approval {
+        status: r.status,
+        sign_offs: r.sign_offs.clone(),
+    };
+    let me = session.caller().actor;
     let sign_offs = [SignOffKind::Dev, SignOffKind::Qa]
         .into_iter()
         .map(|kind| {
             let given = r.sign_offs.get(kind);
-            let holds_role = may_sign(roles, kind) && !read_only;
-            let other_by_me = r
-                .sign_offs
-                .get(kind.other())
-                .is_some_and(|s| s.by.subject == session.record.subject);
-            let blocked =
-                (holds_role && given.is_none() && other_by_me && !allow_same_user).then(|| {
-                    format!(
-                        "You gave the {} sign-off; someone else must give this one.",
-                        label(kind.other())
-                    )
-                });
+            // The same rule the sign-off itself applies, asked without changing anything.
+            let give = approval.check_give(kind, &me, roles, allow_same_user);
+            let blocked = match (&give, given) {
+                (Err(RuleError::SameUser { .. }), None) => Some(format!(
+                    "You gave the {} sign-off; someone else must give this one.",
+                    label(kind.other())
+                )),
+                _ => None,
+            };
             SignOffBox {
                 kind: kind.as_str(),
                 label: label(kind),
                 by: given.map(|s| s.by.name.clone()),
                 at: given.map(|s| When::new(s.at, now)),
-                can_approve: holds_role && given.is_none() && blocked.is_none(),
-                can_revoke: holds_role && given.is_some(),
+                can_approve: given.is_none() && give.is_ok(),
+                can_revoke: given.is_some() && approval.check_withdraw(kind, roles).is_ok(),
                 blocked,
                 error: signoff_error
                     .as_ref()
