@@ -19,8 +19,6 @@ use tokio_util::sync::CancellationToken;
 const REMEMBERED: usize = 4096;
 /// How far back a catch-up reads before the last post seen, in milliseconds.
 const CATCH_UP_MARGIN_MS: i64 = 5_000;
-/// Pause before a failed read-back is tried again.
-const CATCH_UP_RETRY: Duration = Duration::from_secs(5);
 /// Most releases listed by `releases`.
 const LIST_LIMIT: usize = 20;
 
@@ -97,7 +95,7 @@ impl ChatBot {
             let event = tokio::select! {
                 () = stop.cancelled() => return,
                 event = events.next() => event,
-                () = tokio::time::sleep(CATCH_UP_RETRY), if retry_catch_up => {
+                () = tokio::time::sleep(self.settings.catch_up_retry), if retry_catch_up => {
                     let behind = std::mem::take(&mut conv.behind);
                     self.catch_up(&mut conv, behind).await;
                     continue;
@@ -107,6 +105,7 @@ impl ChatBot {
                 None => return,
                 Some(BotEvent::Connected { reconnect }) => {
                     metrics::gauge!("shipyard_chat_connected").set(1.0);
+                    self.engine.chat_progress().set_connected(true);
                     if reconnect {
                         metrics::counter!("shipyard_chat_reconnects_total").increment(1);
                         let since = conv.last_post_ms - CATCH_UP_MARGIN_MS;
@@ -124,6 +123,7 @@ impl ChatBot {
                 }
                 Some(BotEvent::Disconnected { .. }) => {
                     metrics::gauge!("shipyard_chat_connected").set(0.0);
+                    self.engine.chat_progress().set_connected(false);
                 }
                 Some(BotEvent::Posted(event)) => {
                     conv.last_post_ms = conv.last_post_ms.max(event.post.create_at);
@@ -134,6 +134,7 @@ impl ChatBot {
                         post: event.post,
                     };
                     self.consider(&mut conv, incoming).await;
+                    self.engine.chat_progress().post_seen();
                 }
             }
         }
@@ -195,6 +196,7 @@ impl ChatBot {
                 self.consider(conv, incoming).await;
             }
         }
+        self.engine.chat_progress().caught_up();
     }
 
     /// Handles one post if it is a command to the bot it has not handled yet.

@@ -35,10 +35,16 @@ pub struct ChatSettings {
     pub base_url: String,
     /// Least time between two edits of one release's summary post.
     pub summary_debounce: Duration,
+    /// Pause before a failed summary edit is tried again.
+    pub summary_retry: Duration,
     /// How often the sender looks at the outbox when nothing wakes it.
     pub sender_poll: Duration,
     /// Longest pause before a failed notification is tried again.
     pub sender_max_backoff: Duration,
+    /// How often a replica asks for the lead, and the leader checks that it still holds it.
+    pub lead_check: Duration,
+    /// Pause before a failed read-back of a channel after a reconnect is tried again.
+    pub catch_up_retry: Duration,
     /// Reconnect backoff and keep-alive of the WebSocket.
     pub events: EventStreamOptions,
 }
@@ -51,8 +57,11 @@ impl ChatSettings {
             channels: Vec::new(),
             base_url: String::new(),
             summary_debounce: Duration::from_secs(3),
+            summary_retry: Duration::from_secs(15),
             sender_poll: Duration::from_secs(2),
             sender_max_backoff: Duration::from_secs(300),
+            lead_check: Duration::from_secs(10),
+            catch_up_retry: Duration::from_secs(5),
             events: EventStreamOptions::default(),
         }
     }
@@ -107,16 +116,18 @@ impl ChatBot {
     }
 
     /// Runs the bot in the one process that leads it among replicas sharing the database:
-    /// asks for leadership every `LEAD_RETRY`, runs [`ChatBot::run`] while it holds it, and
+    /// asks for leadership every `lead_check`, runs [`ChatBot::run`] while it holds it, and
     /// stops the bot when it is lost. Returns at `stop`.
     pub async fn run_as_leader(self, stop: CancellationToken) {
         const TASK: &str = "shipyard:mattermost-bot";
-        const LEAD_RETRY: Duration = Duration::from_secs(10);
+        let lead_check = self.settings.lead_check;
+        let progress = self.engine.chat_progress();
         let mut announced_follower = false;
         loop {
             match self.engine.try_lead(TASK).await {
                 Ok(Some(mut lead)) => {
                     tracing::info!("this process runs the Mattermost bot");
+                    progress.set_leading(true);
                     announced_follower = false;
                     let bot_stop = stop.child_token();
                     let mut bot = tokio::spawn(self.clone().run(bot_stop.clone()));
@@ -127,11 +138,13 @@ impl ChatBot {
                                 return;
                             }
                             _ = &mut bot => return,
-                            () = tokio::time::sleep(LEAD_RETRY) => {
+                            () = tokio::time::sleep(lead_check) => {
                                 if !lead.still_held().await {
                                     tracing::warn!("lost the lead of the Mattermost bot (database session gone); stopping it here");
                                     bot_stop.cancel();
                                     let _ = bot.await;
+                                    progress.set_leading(false);
+                                    progress.set_connected(false);
                                     break;
                                 }
                             }
@@ -139,6 +152,7 @@ impl ChatBot {
                     }
                 }
                 Ok(None) => {
+                    progress.set_leading(false);
                     if !announced_follower {
                         tracing::info!("another replica runs the Mattermost bot");
                         announced_follower = true;
@@ -150,7 +164,7 @@ impl ChatBot {
             }
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(LEAD_RETRY) => {}
+                () = tokio::time::sleep(lead_check) => {}
             }
         }
     }

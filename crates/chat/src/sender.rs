@@ -54,6 +54,7 @@ impl ChatBot {
                     SendRound::default()
                 }
             };
+            self.engine.chat_progress().sender_round();
             if round.claimed as u32 >= BATCH {
                 continue;
             }

@@ -16,9 +16,6 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Pause before trying a failed edit again.
-const RETRY_AFTER: Duration = Duration::from_secs(15);
-
 /// What the updater remembers per release.
 #[derive(Default)]
 struct Edits {
@@ -87,10 +84,11 @@ impl ChatBot {
                             Ok(false) => {}
                             Err(e) => {
                                 tracing::warn!(release = %id, error = %e, "the summary post could not be edited; trying again later");
-                                edits.due.insert(id, Instant::now() + RETRY_AFTER);
+                                edits.due.insert(id, Instant::now() + self.settings.summary_retry);
                             }
                         }
                     }
+                    self.engine.chat_progress().summary_round();
                 }
             }
         }

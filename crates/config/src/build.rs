@@ -497,12 +497,39 @@ fn mattermost(raw: RawMattermost, p: &mut Problems) -> MattermostConfig {
     let bot_username = required(raw.bot_username, "mattermost.bot_username", p)
         .map(|name| name.trim_start_matches('@').to_owned())
         .unwrap_or_default();
+    let default = ChatTiming::default();
+    let mut interval = |value: Option<Duration>, default: Duration, key: &str| {
+        let d = value.unwrap_or(default);
+        if d.is_zero() {
+            p.push(format!("mattermost.{key}"), "must be longer than zero");
+        }
+        d
+    };
+    let timing = ChatTiming {
+        summary_interval: interval(
+            raw.summary_interval,
+            default.summary_interval,
+            "summary_interval",
+        ),
+        outbox_poll_interval: interval(
+            raw.outbox_poll_interval,
+            default.outbox_poll_interval,
+            "outbox_poll_interval",
+        ),
+        lead_check_interval: interval(
+            raw.lead_check_interval,
+            default.lead_check_interval,
+            "lead_check_interval",
+        ),
+        catch_up_retry: interval(raw.catch_up_retry, default.catch_up_retry, "catch_up_retry"),
+    };
     MattermostConfig {
         url,
         // A missing token has been reported above, so this stand-in never leaves the crate.
         token: token.unwrap_or_else(|| Secret::new("")),
         bot_username,
         channels: raw.channels,
+        timing,
     }
 }
 

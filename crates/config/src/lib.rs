@@ -48,8 +48,8 @@ use serde_yaml_ng::Value;
 
 pub use model::{
     ApiTokenConfig, ApprovalsConfig, ArgocdConfig, ArgocdEnvironment, AuthConfig, AuthMode,
-    CiConfig, Config, DatabaseConfig, DevUser, GithubConfig, MattermostConfig, OidcConfig,
-    RepoFilter, RoleMapping, ServerConfig, VersionSource,
+    ChatTiming, CiConfig, Config, DatabaseConfig, DevUser, GithubConfig, MattermostConfig,
+    OidcConfig, RepoFilter, RoleMapping, ServerConfig, VersionSource,
 };
 pub use problem::{ConfigErrors, ConfigProblem};
 pub use secret::Secret;

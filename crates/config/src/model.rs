@@ -385,4 +385,31 @@ pub struct MattermostConfig {
     pub bot_username: String,
     /// Channel ids that may drive the bot; empty means any.
     pub channels: Vec<String>,
+    /// How often the bot looks again at things (defaults suit production).
+    pub timing: ChatTiming,
+}
+
+/// The bot's intervals (`mattermost.summary_interval`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatTiming {
+    /// Least time between two edits of one release's summary post (default 3 s).
+    pub summary_interval: Duration,
+    /// How often the outbox is looked at when nothing wakes the sender (default 2 s).
+    pub outbox_poll_interval: Duration,
+    /// How often a replica asks for the bot's lead, and the leader checks it still holds it
+    /// (default 10 s).
+    pub lead_check_interval: Duration,
+    /// Pause before a failed read-back of a channel after a reconnect is tried again (5 s).
+    pub catch_up_retry: Duration,
+}
+
+impl Default for ChatTiming {
+    fn default() -> Self {
+        ChatTiming {
+            summary_interval: Duration::from_secs(3),
+            outbox_poll_interval: Duration::from_secs(2),
+            lead_check_interval: Duration::from_secs(10),
+            catch_up_retry: Duration::from_secs(5),
+        }
+    }
 }

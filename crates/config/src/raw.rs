@@ -170,6 +170,14 @@ pub(crate) struct RawMattermost {
     pub token_file: Option<String>,
     pub bot_username: Option<String>,
     pub channels: Vec<String>,
+    #[serde(with = "humantime_serde")]
+    pub summary_interval: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub outbox_poll_interval: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub lead_check_interval: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub catch_up_retry: Option<Duration>,
 }
 
 /// A YAML mapping read into a list of pairs, keeping the order of the file.

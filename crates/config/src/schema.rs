@@ -147,6 +147,10 @@ pub(crate) static ROOT: Shape = Struct(&[
             ("token_file", Str),
             ("bot_username", Str),
             ("channels", List(&Str)),
+            ("summary_interval", Duration),
+            ("outbox_poll_interval", Duration),
+            ("lead_check_interval", Duration),
+            ("catch_up_retry", Duration),
         ]),
     ),
 ]);

@@ -118,6 +118,23 @@ fn section_defaults_apply_inside_present_sections() {
     assert_eq!(m.bot_username, "pusheen");
     assert!(m.channels.is_empty());
     assert_eq!(m.token.expose(), "t");
+    assert_eq!(m.timing, shipyard_config::ChatTiming::default());
+}
+
+#[test]
+fn the_bots_intervals_can_be_tuned_but_not_to_zero() {
+    let base = "mattermost:\n  url: https://mm.example.com\n  token: t\n  bot_username: b\n";
+    let c = ok(
+        &format!("{base}  summary_interval: 500ms\n  lead_check_interval: 1m\n"),
+        env(&[("SHIPYARD_MATTERMOST__CATCH_UP_RETRY", "2s")]),
+    );
+    let t = c.mattermost.unwrap().timing;
+    assert_eq!(t.summary_interval, Duration::from_millis(500));
+    assert_eq!(t.lead_check_interval, Duration::from_secs(60));
+    assert_eq!(t.catch_up_retry, Duration::from_secs(2));
+    assert_eq!(t.outbox_poll_interval, Duration::from_secs(2));
+    let e = errors(&format!("{base}  outbox_poll_interval: 0s\n"), no_env());
+    problem(&e, "mattermost.outbox_poll_interval");
 }
 
 #[test]

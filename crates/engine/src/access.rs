@@ -26,6 +26,8 @@ pub struct Readiness {
     pub database_error: Option<String>,
     /// The GitHub organisation, when GitHub is configured.
     pub github_org: Option<String>,
+    /// The chat bot of this process, when it runs one.
+    pub chat: Option<crate::chat::ChatStatus>,
 }
 
 impl Engine {
@@ -107,6 +109,7 @@ impl Engine {
         Readiness {
             database_error: self.store().ready().await.err().map(|e| e.to_string()),
             github_org: self.org().map(str::to_owned),
+            chat: self.chat_progress().status(),
         }
     }
 

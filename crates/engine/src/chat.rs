@@ -13,6 +13,7 @@ use shipyard_core::history::HistoryDetails;
 use shipyard_core::release::SignOff;
 use shipyard_core::{Actor, ReleaseStatus};
 use shipyard_store::{NewHistory, NewNotification, NotificationRecord, ReleaseRecord};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 /// Outbox kind of the summary post; once posted, its id is the release's `chat_post_id`.
 pub const SUMMARY: &str = "summary";
@@ -22,6 +23,88 @@ pub const READY: &str = "ready";
 pub const CI_FAILED: &str = "ci_failed";
 /// Outbox kind of "Release Deployed".
 pub const DEPLOYED: &str = "deployed";
+
+/// What the chat bot of this process has done so far, for `/readyz` and for anyone who must
+/// know that the bot went past a point (tests wait on these instead of sleeping). The bot
+/// writes it; the engine only keeps it.
+#[derive(Debug, Default)]
+pub struct ChatProgress {
+    /// 0: no bot; 1: waiting for the lead; 2: leading.
+    role: AtomicU8,
+    connected: AtomicBool,
+    posts_seen: AtomicU64,
+    catch_ups: AtomicU64,
+    sender_rounds: AtomicU64,
+    summary_rounds: AtomicU64,
+}
+
+/// A snapshot of [`ChatProgress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatStatus {
+    /// `leader` (this process runs the bot) or `follower` (another replica does).
+    pub role: &'static str,
+    /// Whether the bot holds a WebSocket to Mattermost.
+    pub connected: bool,
+    /// Posts the bot has looked at (from the socket or read back), whether or not they were
+    /// commands to it.
+    pub posts_seen: u64,
+    /// Read-backs of the channels after a reconnect, finished.
+    pub catch_ups: u64,
+    /// Rounds of the outbox sender, finished (each claims what is due and sends it).
+    pub sender_rounds: u64,
+    /// Rounds of the summary updater, finished (each edits the summaries that were due).
+    pub summary_rounds: u64,
+}
+
+impl ChatProgress {
+    /// The bot of this process waits for the lead (`false`) or leads (`true`).
+    pub fn set_leading(&self, leading: bool) {
+        self.role
+            .store(if leading { 2 } else { 1 }, Ordering::SeqCst);
+    }
+
+    /// The bot holds a WebSocket, or lost it.
+    pub fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::SeqCst);
+    }
+
+    /// The bot looked at one more post.
+    pub fn post_seen(&self) {
+        self.posts_seen.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The bot finished reading back the channels after a reconnect.
+    pub fn caught_up(&self) {
+        self.catch_ups.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The outbox sender finished a round.
+    pub fn sender_round(&self) {
+        self.sender_rounds.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The summary updater finished a round.
+    pub fn summary_round(&self) {
+        self.summary_rounds.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Where the bot stands; `None` when this process runs no bot.
+    pub fn status(&self) -> Option<ChatStatus> {
+        let role = match self.role.load(Ordering::SeqCst) {
+            0 => return None,
+            1 => "follower",
+            _ => "leader",
+        };
+        Some(ChatStatus {
+            role,
+            connected: self.connected.load(Ordering::SeqCst),
+            posts_seen: self.posts_seen.load(Ordering::SeqCst),
+            catch_ups: self.catch_ups.load(Ordering::SeqCst),
+            sender_rounds: self.sender_rounds.load(Ordering::SeqCst),
+            summary_rounds: self.summary_rounds.load(Ordering::SeqCst),
+        })
+    }
+}
 
 /// Who posts to chat, as history records it.
 pub fn bot_actor() -> Actor {

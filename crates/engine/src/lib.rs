@@ -136,6 +136,8 @@ struct Inner {
     ci: Option<Arc<ci::CiState>>,
     /// Repos being refreshed for a push, by release; `true` when another push came meanwhile.
     push_refreshes: webhooks::PushRefreshes,
+    /// What this process's chat bot has done.
+    chat: chat::ChatProgress,
 }
 
 impl Engine {
@@ -159,6 +161,7 @@ impl Engine {
                 events: EventBus::default(),
                 ci,
                 push_refreshes: webhooks::PushRefreshes::default(),
+                chat: chat::ChatProgress::default(),
             }),
         }
     }
@@ -176,6 +179,11 @@ impl Engine {
     /// Closes the database connections (at shutdown; every later call fails).
     pub async fn close(&self) {
         self.inner.store.close().await;
+    }
+
+    /// What this process's chat bot has done (the bot reports here; readiness shows it).
+    pub fn chat_progress(&self) -> &chat::ChatProgress {
+        &self.inner.chat
     }
 
     /// The live event bus.

@@ -157,6 +157,10 @@ pub fn chat_bot(config: &Config, engine: &Engine) -> anyhow::Result<Option<ChatB
     let options = MattermostOptions::new(mm.url.clone(), mm.token.expose().to_owned());
     let mut settings = ChatSettings::new(mm.bot_username.clone());
     settings.channels = mm.channels.clone();
+    settings.summary_debounce = mm.timing.summary_interval;
+    settings.sender_poll = mm.timing.outbox_poll_interval;
+    settings.lead_check = mm.timing.lead_check_interval;
+    settings.catch_up_retry = mm.timing.catch_up_retry;
     settings.base_url = config.server.base_url.clone();
     let bot = ChatBot::new(engine.clone(), options, settings)
         .context("setting up the Mattermost client")?;

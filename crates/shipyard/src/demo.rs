@@ -259,6 +259,7 @@ impl DemoChat {
             token: Secret::new(self.token.clone()),
             bot_username: DEMO_BOT.into(),
             channels: vec![self.channel.clone()],
+            timing: Default::default(),
         }
     }
 }

@@ -10,7 +10,7 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 use shipyard::demo::random_token;
-use shipyard_config::{Config, MattermostConfig, Secret};
+use shipyard_config::{ChatTiming, Config, MattermostConfig, Secret};
 use shipyard_sim::mattermost::{Post, RestFault, SimMattermost};
 use shipyard_store::{Backend, Store};
 use std::time::Duration;
@@ -56,6 +56,13 @@ impl Chat {
             token: Secret::new(self.token.clone()),
             bot_username: BOT.into(),
             channels: vec![self.releases.clone()],
+            // Short intervals: the tests wait on what the bot reports, never on the clock.
+            timing: ChatTiming {
+                summary_interval: Duration::from_millis(200),
+                outbox_poll_interval: Duration::from_millis(100),
+                lead_check_interval: Duration::from_millis(200),
+                catch_up_retry: Duration::from_millis(200),
+            },
         });
     }
 
@@ -92,6 +99,44 @@ impl Chat {
             .filter(|p| p.user_id == self.bot_id && p.message.contains(text))
             .collect()
     }
+}
+
+/// The chat bot's progress as the server at `base` reports it in `/readyz` (`null` while it
+/// runs no bot).
+async fn bot_status(base: &str) -> serde_json::Value {
+    let ready: serde_json::Value = reqwest::get(format!("{base}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    ready["chat"].clone()
+}
+
+/// Waits until the bot of the server at `base` reports what `check` wants.
+async fn wait_for_bot(base: &str, what: &str, check: impl Fn(&serde_json::Value) -> bool) {
+    for _ in 0..400 {
+        if check(&bot_status(base).await) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}: {}", bot_status(base).await);
+}
+
+fn counter(status: &serde_json::Value, name: &str) -> u64 {
+    status[name].as_u64().unwrap_or(0)
+}
+
+/// Waits until the outbox sender of the server at `base` finished two more rounds: the first
+/// may have been under way already, the second started after this call, so every notification
+/// owed by then has been posted (or has failed) before this returns.
+async fn outbox_settled(base: &str) {
+    let before = counter(&bot_status(base).await, "sender_rounds");
+    wait_for_bot(base, "two more rounds of the outbox sender", |s| {
+        counter(s, "sender_rounds") >= before + 2
+    })
+    .await;
 }
 
 /// Polls `check` every 50 ms for up to 20 s.
@@ -217,8 +262,8 @@ both_backends!(
             chat.bot_posts_with("Release Ready to Deploy").len() == 2
         })
         .await;
-        // Nothing more is owed: give the sender a moment to prove it stays at two.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Nothing more is owed: once the sender has looked again, it stays at two.
+        outbox_settled(&server.base).await;
         assert_eq!(chat.bot_posts_with("Release Ready to Deploy").len(), 2);
         assert_eq!(
             chat.answers(&command).len(),
@@ -354,9 +399,11 @@ async fn commands_answer_in_their_thread_with_one_clear_sentence() {
         chat.answer(&elsewhere).await.message,
         "Shipyard is not enabled in this channel."
     );
-    // Posts not addressed to the bot get no answer; the bot never answers itself.
+    // Posts not addressed to the bot get no answer; the bot never answers itself. Posts are
+    // handled in order, so once a later command is answered, the chatter has been looked at.
     let chatter = ask("lunch? cc @pusheen");
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    let later = ask("@pusheen help");
+    chat.answer(&later).await;
     assert!(chat.answers(&chatter).is_empty());
     let (_, list) = server.get("viewer", "/api/releases").await;
     assert_eq!(list["releases"].as_array().unwrap().len(), 1, "{list}");
@@ -366,7 +413,7 @@ async fn commands_answer_in_their_thread_with_one_clear_sentence() {
         .iter()
         .filter(|p| p.user_id == chat.bot_id)
         .count();
-    assert_eq!(bot_posts, 12, "one answer per command");
+    assert_eq!(bot_posts, 13, "one answer per command");
 
     server.stop().await;
     chat.sim.shutdown().await;
@@ -401,7 +448,21 @@ both_backends!(
         sign(&server, &id, "qa", "qa", true).await;
         // A command typed while the bot is away.
         let missed = chat.say("alice", &chat.releases, "@pusheen releases");
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The sender tried the announcement and Mattermost refused it: nothing was posted.
+        for _ in 0..400 {
+            let rows = all_rows(&server, &id).await;
+            if rows
+                .iter()
+                .any(|r| r.kind == "ready" && r.last_error.is_some())
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let rows = all_rows(&server, &id).await;
+        let ready = rows.iter().find(|r| r.kind == "ready").unwrap();
+        assert!(ready.last_error.is_some(), "{ready:?}");
+        assert!(ready.sent_at.is_none(), "{ready:?}");
         assert!(chat.bot_posts_with("Release Ready to Deploy").is_empty());
 
         chat.sim.set_refuse_websocket(false);
@@ -423,10 +484,16 @@ both_backends!(
         })
         .await;
 
-        // Once more: the socket is cut again, with nothing owed.
+        // Once more: the socket is cut again, with nothing owed. Once the read-back after the
+        // reconnect is done and the sender has looked again, nothing more was posted.
+        let catch_ups = counter(&bot_status(&server.base).await, "catch_ups");
         chat.sim.drop_connections();
+        wait_for_bot(&server.base, "the read-back after the reconnect", |s| {
+            counter(s, "catch_ups") > catch_ups
+        })
+        .await;
         chat.connected().await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        outbox_settled(&server.base).await;
         assert_eq!(chat.bot_posts_with("Release Ready to Deploy").len(), 1);
         assert_eq!(
             chat.answers(&missed).len(),
@@ -519,7 +586,7 @@ both_backends!(
         // A third run has nothing left to send.
         server.restart_with(|_| {}).await;
         chat.connected().await;
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        outbox_settled(&server.base).await;
         assert_eq!(chat.bot_posts_with("Release Ready to Deploy").len(), 1);
         assert_eq!(chat.bot_posts_with("## Release:").len(), 1);
 
@@ -595,7 +662,7 @@ async fn a_failed_build_is_announced_once_per_run_attempt_and_shown_in_the_summa
         chat.bot_posts_with("CI failed").len() == 2
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    outbox_settled(&server.base).await;
     assert_eq!(chat.bot_posts_with("CI failed").len(), 2);
 
     server.stop().await;
@@ -608,14 +675,21 @@ async fn two_replicas_on_one_postgres_run_one_bot_and_the_other_takes_over() {
     let mut server =
         TestServer::start_with(Backend::Postgres, two_repos, |c| chat.configure(c)).await;
     chat.connected().await;
-    let (_, stop_replica, replica) = server.replica().await;
-    // The replica asks for the lead at once and is refused: one socket, one answer per command.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (replica_base, stop_replica, replica) = server.replica().await;
+    // The replica asks for the lead and is refused: one socket, one answer per command.
+    wait_for_bot(&replica_base, "the replica to be refused the lead", |s| {
+        s["role"] == "follower"
+    })
+    .await;
+    assert_eq!(bot_status(&server.base).await["role"], "leader");
     assert_eq!(chat.sim.open_websockets(), 1);
     assert_eq!(chat.sim.websocket_connections(), 1);
     let first = chat.say("alice", &chat.releases, "@pusheen help");
     chat.answer(&first).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Posts are answered in order: once a later one is answered, a second answer to the
+    // first would have come already.
+    let later = chat.say("alice", &chat.releases, "@pusheen help");
+    chat.answer(&later).await;
     assert_eq!(chat.answers(&first).len(), 1);
 
     // The leader goes away: the replica takes the bot over (it asks every 10 s).

@@ -53,6 +53,14 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "database": ready,
             "github_org": readiness.github_org,
             "sign_in": sign_in,
+            "chat": readiness.chat.map(|c| json!({
+                "role": c.role,
+                "connected": c.connected,
+                "posts_seen": c.posts_seen,
+                "catch_ups": c.catch_ups,
+                "sender_rounds": c.sender_rounds,
+                "summary_rounds": c.summary_rounds,
+            })),
             "problems": problems,
         })),
     )
