@@ -3,8 +3,16 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Longest branch name Shipyard accepts, in bytes.
+/// Longest branch name Shipyard accepts, in characters.
 pub const MAX_BRANCH_LEN: usize = 255;
+
+/// The rules of [`BranchName::parse`] as one regular expression (ECMA-262, with lookaheads),
+/// for the API's description: a text matches exactly when it is a valid branch name.
+pub const BRANCH_PATTERN: &str = concat!(
+    r"^(?!-)(?!/)(?!.*//)(?!.*/$)(?!.*\.$)(?!.*\.\.)(?!.*@\{)",
+    r"(?!(?:.*/)?\.)(?!.*\.lock(?:/|$))(?!@$)(?!HEAD$)",
+    r"[^\x00-\x20\x7f~^:?*\[\\]{1,255}$",
+);
 
 /// A branch name git would accept for `git switch -c <name>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -54,8 +62,8 @@ fn violation(name: &str) -> Option<&'static str> {
     if name.is_empty() {
         return Some("it is empty");
     }
-    if name.len() > MAX_BRANCH_LEN {
-        return Some("it is longer than 255 bytes");
+    if name.chars().count() > MAX_BRANCH_LEN {
+        return Some("it is longer than 255 characters");
     }
     if name == "@" || name == "HEAD" {
         return Some("it is reserved by git");
@@ -168,6 +176,73 @@ mod tests {
         ];
         for b in bad {
             assert!(BranchName::parse(b).is_err(), "{b:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn the_pattern_says_what_parse_says() {
+        let pattern = fancy_regex::Regex::new(BRANCH_PATTERN).unwrap();
+        let long_ok = "ü".repeat(255);
+        let long_bad = "a".repeat(256);
+        let cases = [
+            "uat",
+            "master",
+            "release/2024-01",
+            "feature/a.b",
+            "v1.2.3",
+            "a@b",
+            "ünïcode",
+            "a-",
+            "a.b.c",
+            "x/y/z",
+            "@a",
+            "a@",
+            "{a}",
+            "HEADS",
+            "xHEAD",
+            "a.locked",
+            "lock",
+            ".lock",
+            "a.lock",
+            "a/b.lock",
+            "a/b.lock/c",
+            "",
+            "-x",
+            "HEAD",
+            "@",
+            "a b",
+            "a~1",
+            "a^",
+            "a:b",
+            "a?",
+            "a*",
+            "a[",
+            "a]",
+            "a\\b",
+            "a..b",
+            "a@{1}",
+            "a@",
+            "a.",
+            "/a",
+            "a/",
+            "a//b",
+            ".a",
+            "a/.b",
+            "a/b.",
+            "tab\there",
+            "nl\n",
+            "del\u{7f}",
+            "\u{85}x",
+            "../etc",
+            &long_ok,
+            &long_bad,
+        ];
+        for name in cases {
+            assert_eq!(
+                pattern.is_match(name).unwrap(),
+                BranchName::parse(name).is_ok(),
+                "{name:?}"
+            );
         }
     }
 

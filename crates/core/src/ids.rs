@@ -6,6 +6,8 @@ use std::fmt;
 /// Length of a release id in characters.
 pub const RELEASE_ID_LEN: usize = 10;
 const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+/// What [`ReleaseId::parse`] accepts, as a regular expression (for the API's description).
+pub const RELEASE_ID_PATTERN: &str = "^[a-z2-7]{10}$";
 
 /// A release id: ten characters of lowercase base32 (50 bits).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -52,6 +54,17 @@ mod tests {
         assert_eq!(id.as_str().len(), RELEASE_ID_LEN);
         assert_eq!(ReleaseId::parse(id.as_str()), Some(id.clone()));
         assert_ne!(id, ReleaseId::from_random([2, 2, 3, 4, 5, 6, 7, 8]));
+    }
+
+    #[test]
+    fn the_pattern_is_the_alphabet() {
+        let pattern = regex::Regex::new(RELEASE_ID_PATTERN).unwrap();
+        let id = ReleaseId::from_random([7; 8]);
+        assert!(pattern.is_match(id.as_str()));
+        for b in 0u8..=255 {
+            let s: String = std::iter::repeat_n(b as char, RELEASE_ID_LEN).collect();
+            assert_eq!(pattern.is_match(&s), ReleaseId::parse(&s).is_some(), "{b}");
+        }
     }
 
     #[test]

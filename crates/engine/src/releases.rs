@@ -9,7 +9,9 @@ use futures::future::join_all;
 use shipyard_core::change::{PrState, PullInfo, RepoChange};
 use shipyard_core::ci::CiSummary;
 use shipyard_core::history::{HistoryDetails, RefreshCause};
-use shipyard_core::order::{DeployOrder, OrderNode, check_dependencies, deploy_order};
+use shipyard_core::order::{
+    DependencyError, DeployOrder, OrderNode, check_dependencies, deploy_order,
+};
 use shipyard_core::refresh::{StoredRepo, plan_refresh};
 use shipyard_core::release::{
     Approval, SignOffOutcome, SignOffs, check_status_change, fingerprint,
@@ -21,8 +23,8 @@ use shipyard_store::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Most bytes of notes or breaking-change text.
-pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Most characters of notes or breaking-change text.
+pub const MAX_TEXT_CHARS: usize = 64 * 1024;
 pub use shipyard_core::order::MAX_DEPENDENCIES;
 
 /// A request to create a release.
@@ -233,13 +235,11 @@ fn parse_id(id: &str) -> Result<ReleaseId, EngineError> {
 }
 
 fn check_text(field: &'static str, text: &str) -> Result<(), EngineError> {
-    if text.len() > MAX_TEXT_BYTES {
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
         return Err(EngineError::Invalid {
             field,
-            message: format!(
-                "is {} bytes; at most {MAX_TEXT_BYTES} are allowed",
-                text.len()
-            ),
+            message: format!("is {chars} characters long; at most {MAX_TEXT_CHARS} are allowed"),
         });
     }
     Ok(())
@@ -252,20 +252,19 @@ impl Engine {
         caller: &Caller,
         new: NewRelease,
     ) -> Result<Created, EngineError> {
-        let source =
-            BranchName::parse(new.source_branch.trim()).map_err(|e| EngineError::Invalid {
-                field: "source_branch",
-                message: e.to_string(),
-            })?;
-        let dest = BranchName::parse(new.dest_branch.trim()).map_err(|e| EngineError::Invalid {
+        let source = BranchName::parse(&new.source_branch).map_err(|e| EngineError::Invalid {
+            field: "source_branch",
+            message: e.to_string(),
+        })?;
+        let dest = BranchName::parse(&new.dest_branch).map_err(|e| EngineError::Invalid {
             field: "dest_branch",
             message: e.to_string(),
         })?;
         if source == dest {
-            return Err(EngineError::Invalid {
-                field: "dest_branch",
-                message: "must differ from source_branch".into(),
-            });
+            // Well-formed, and a comparison of a branch with itself has nothing ahead.
+            return Err(EngineError::UpstreamRejected(format!(
+                "nothing to release: `{source}` is both the source and the destination"
+            )));
         }
         if let Some(ch) = &new.channel_id
             && (ch.is_empty()
@@ -617,11 +616,14 @@ impl Engine {
                     .iter()
                     .map(|r| r.change.repo_name.as_str())
                     .collect();
-                let clean =
-                    check_dependencies(&name, &names, &deps).map_err(|e| EngineError::Invalid {
+                // Well-formed names that this release cannot take: a conflict with its repos.
+                let clean = check_dependencies(&name, &names, &deps).map_err(|e| match e {
+                    DependencyError::TooMany => EngineError::Invalid {
                         field: "depends_on",
                         message: e.to_string(),
-                    })?;
+                    },
+                    _ => EngineError::Conflict(format!("depends_on: {e}")),
+                })?;
                 if clean != c.repos[index].depends_on {
                     c.repos[index].depends_on = clean.clone();
                     c.ops.push(RepoOp::DependsOn(repo_id, clean.clone()));

@@ -139,8 +139,10 @@ both_backends!(bad_input_is_refused_in_words, |backend| async move {
     for (source, dest, field) in [
         ("a..b", "master", "source_branch"),
         ("uat", "../etc/passwd", "dest_branch"),
-        ("uat", "uat", "dest_branch"),
         ("", "master", "source_branch"),
+        // Exact, as the API description's pattern says: no trimming.
+        (" uat", "master", "source_branch"),
+        ("uat", "master\n", "dest_branch"),
     ] {
         let (s, e) = server
             .post(
@@ -160,8 +162,42 @@ both_backends!(bad_input_is_refused_in_words, |backend| async move {
         );
     }
 
+    // Well-formed, and the same branch twice: nothing to release.
+    let (s, e) = server
+        .post(
+            "dev",
+            "/api/releases",
+            json!({"source_branch": "uat", "dest_branch": "uat"}),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&e)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "upstream_rejected"),
+        "{e}"
+    );
+
+    // Bodies that are JSON but not objects: serde would read a struct from an array.
+    for body in ["[null, null]", "[]", "null", "\"uat\"", "7"] {
+        let resp = server
+            .http
+            .post(format!("{}/api/releases", server.base))
+            .bearer_auth(&server.tokens["dev"])
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
+        let e: Value = resp.json().await.unwrap();
+        assert_eq!(code(&e), "invalid_input", "{body}: {e}");
+    }
+
     // Queries.
     for q in [
+        "status=",
+        "status=pending%20",
+        "limit=",
+        "cursor=%2B1:2",
         "status=done",
         "limit=0",
         "limit=201",
@@ -203,6 +239,72 @@ both_backends!(bad_input_is_refused_in_words, |backend| async move {
     assert_eq!((s, code(&e)), (StatusCode::BAD_REQUEST, "invalid_input"));
     assert!(
         e["error"]["message"].as_str().unwrap().contains("excluded"),
+        "{e}"
+    );
+
+    // An array is not a patch, on either PATCH route; nothing changes.
+    let (_, before) = server.get("viewer", &format!("/api/releases/{id}")).await;
+    for path in [
+        format!("/api/releases/{id}"),
+        format!("/api/releases/{id}/repos/{gw}"),
+    ] {
+        let resp = server
+            .http
+            .patch(format!("{}{path}", server.base))
+            .bearer_auth(&server.tokens["admin"])
+            .header("content-type", "application/json")
+            .body("[null, null]")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path}");
+        let e: Value = resp.json().await.unwrap();
+        assert_eq!(code(&e), "invalid_input", "{path}: {e}");
+    }
+    let (_, after) = server.get("viewer", &format!("/api/releases/{id}")).await;
+    assert_eq!(after, before);
+
+    // Well-formed dependencies the release cannot take: a conflict, naming the repo.
+    for (deps, says) in [
+        (
+            json!(["nowhere"]),
+            "`nowhere` is not a repository of this release",
+        ),
+        (
+            json!(["api-gateway"]),
+            "api-gateway cannot depend on itself",
+        ),
+    ] {
+        let (s, e) = server
+            .patch(
+                "dev",
+                &format!("/api/releases/{id}/repos/{gw}"),
+                json!({ "depends_on": deps }),
+            )
+            .await;
+        assert_eq!((s, code(&e)), (StatusCode::CONFLICT, "conflict"), "{e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(says),
+            "{e}"
+        );
+    }
+    let (s, e) = server
+        .patch(
+            "dev",
+            &format!("/api/releases/{id}"),
+            json!({"status": "approved"}),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&e)),
+        (StatusCode::BAD_REQUEST, "invalid_input"),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("status"),
         "{e}"
     );
 

@@ -228,14 +228,11 @@ both_backends!(
             ])
         );
 
-        // Bad dependencies are refused whole.
+        // Dependencies the release cannot take are refused whole, as a conflict with it.
         let (status, e) = server
             .patch("dev", &path(gw), json!({"depends_on": ["no-such-repo"]}))
             .await;
-        assert_eq!(
-            (status, code(&e)),
-            (StatusCode::BAD_REQUEST, "invalid_input")
-        );
+        assert_eq!((status, code(&e)), (StatusCode::CONFLICT, "conflict"));
         assert!(
             e["error"]["message"]
                 .as_str()
@@ -245,10 +242,7 @@ both_backends!(
         let (status, e) = server
             .patch("dev", &path(gw), json!({"depends_on": ["api-gateway"]}))
             .await;
-        assert_eq!(
-            (status, code(&e)),
-            (StatusCode::BAD_REQUEST, "invalid_input")
-        );
+        assert_eq!((status, code(&e)), (StatusCode::CONFLICT, "conflict"));
         let (status, e) = server
             .patch(
                 "dev",

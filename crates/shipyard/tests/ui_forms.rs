@@ -352,7 +352,7 @@ async fn notes_repos_and_status_change_through_forms() {
     let form = section(&html, "notes-form", "</form>");
     assert!(!section(&html, "notes-form", ">").contains("hidden"));
     assert!(form.contains(&long), "the draft is kept");
-    assert!(form.contains("Notes: is 71680 bytes"), "{form}");
+    assert!(form.contains("Notes: is 71680 characters long"), "{form}");
     assert_eq!(
         detail(&server, &id).await["release"]["notes"],
         "**Ship** it\n\n<script>alert(1)</script>"
@@ -441,7 +441,7 @@ async fn notes_repos_and_status_change_through_forms() {
         ],
     )
     .await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
     let html = resp.text().await.unwrap();
     assert!(
         html.contains("`../etc` is not a repository of this release"),

@@ -64,11 +64,21 @@ impl Cursor {
         format!("{}:{}", self.created_at, self.seq)
     }
 
+    /// Reads `<created_at>:<seq>`, each an optional `-` and 1 to 18 digits (what the API's
+    /// description states), nothing else.
     fn decode(s: &str) -> Result<Cursor, StoreError> {
-        let (at, id) = s.split_once(':').ok_or(StoreError::InvalidCursor)?;
+        fn number(s: &str) -> Result<i64, StoreError> {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(StoreError::InvalidCursor);
+            }
+            s.parse().map_err(|_| StoreError::InvalidCursor)
+        }
+        let (at, seq) = s.split_once(':').ok_or(StoreError::InvalidCursor)?;
         Ok(Cursor {
-            created_at: at.parse().map_err(|_| StoreError::InvalidCursor)?,
-            seq: id.parse().map_err(|_| StoreError::InvalidCursor)?,
+            created_at: number(at)?,
+            seq: number(seq)?,
         })
     }
 }
@@ -208,6 +218,7 @@ mod tests {
             seq: 42,
         };
         assert_eq!(Cursor::decode(&c.encode()).ok(), Some(c));
+        assert!(Cursor::decode("-5:-7").is_ok());
         for bad in [
             "",
             "x",
@@ -216,6 +227,12 @@ mod tests {
             "abc:abcdefghij",
             "1:ABCDEFGHIJ",
             "1;abcdefghij",
+            "+1:2",
+            "1:+2",
+            " 1:2",
+            "1:2:3",
+            "1234567890123456789:1",
+            "-:1",
         ] {
             assert!(
                 matches!(Cursor::decode(bad), Err(StoreError::InvalidCursor)),

@@ -34,12 +34,27 @@ where
     }
 }
 
-/// Parses a JSON body with errors that name the offending field.
+/// Parses a JSON body, which must be an object, with errors that name the offending field.
+///
+/// serde would read a struct from a JSON array too (`[null, null]` as an empty patch), so
+/// anything but an object is refused before it is deserialized.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::invalid_json(
             "the request body is empty; send a JSON object",
         ));
+    }
+    let starts_object = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    if !starts_object {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::invalid_input("the request body must be a JSON object"),
+                Err(e) => ApiError::invalid_json(format!("the body is not valid JSON: {e}")),
+            },
+        );
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {

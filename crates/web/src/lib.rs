@@ -52,9 +52,9 @@ impl FromRef<AppState> for Authenticator {
     }
 }
 
-/// The OpenAPI document of every `/api` route.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api::router().split_for_parts().1
+/// The OpenAPI document of every `/api` route, as served at `/api/openapi.json`.
+pub fn openapi() -> serde_json::Value {
+    api::doc::finish(&api::router().split_for_parts().1)
 }
 
 /// Cancelled when the server starts shutting down, so long-lived answers (event streams) end
@@ -70,7 +70,8 @@ pub fn app(state: AppState) -> Router {
 fn router(state: AppState, draining: Draining) -> Router {
     metrics::handle();
     let (api_routes, openapi) = api::router().split_for_parts();
-    let openapi_json = serde_json::to_string(&openapi).unwrap_or_else(|_| "{}".into());
+    let openapi_json =
+        serde_json::to_string(&api::doc::finish(&openapi)).unwrap_or_else(|_| "{}".into());
     Router::new()
         .merge(api_routes)
         .route(

@@ -419,31 +419,84 @@ pub struct HistoryList {
 }
 
 /// Body of `POST /api/releases`.
+///
+/// The branch names' pattern (git's rules for branch names) is set on the description by
+/// `api::doc`, from the rule itself.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRelease {
     /// Branch the changes come from, e.g. `uat`.
+    #[schema(min_length = 1, max_length = 255)]
     pub source_branch: String,
-    /// Branch they go to, e.g. `master`.
+    /// Branch they go to, e.g. `master`; not the source.
+    #[schema(min_length = 1, max_length = 255)]
     pub dest_branch: String,
-    /// Mattermost channel to keep informed.
+    /// Mattermost channel to keep informed (its id).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub channel_id: Option<String>,
+}
+
+/// A status a release can be moved to by hand.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusChange {
+    /// It was deployed (needs an approved release).
+    Deployed,
+    /// It will not be deployed.
+    Cancelled,
+}
+
+impl StatusChange {
+    /// The status name the engine takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusChange::Deployed => "deployed",
+            StatusChange::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A release status, as the list filters by it.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusName {
+    /// Waiting for sign-offs.
+    Pending,
+    /// Both sign-offs given.
+    Approved,
+    /// Deployed.
+    Deployed,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl From<StatusName> for shipyard_core::ReleaseStatus {
+    fn from(s: StatusName) -> Self {
+        match s {
+            StatusName::Pending => shipyard_core::ReleaseStatus::Pending,
+            StatusName::Approved => shipyard_core::ReleaseStatus::Approved,
+            StatusName::Deployed => shipyard_core::ReleaseStatus::Deployed,
+            StatusName::Cancelled => shipyard_core::ReleaseStatus::Cancelled,
+        }
+    }
 }
 
 /// Body of `PATCH /api/releases/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchRelease {
-    /// New notes (Markdown, ≤ 64 KiB).
+    /// New notes (Markdown, at most 65,536 characters).
     #[serde(default)]
+    #[schema(max_length = 65536)]
     pub notes: Option<String>,
-    /// New breaking-change text (Markdown, ≤ 64 KiB).
+    /// New breaking-change text (Markdown, at most 65,536 characters).
     #[serde(default)]
+    #[schema(max_length = 65536)]
     pub breaking_changes: Option<String>,
-    /// `deployed` or `cancelled`.
+    /// Move the release to `deployed` or `cancelled`.
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<StatusChange>,
 }
 
 /// Body of `PATCH /api/releases/{id}/repos/{repo_id}`.
@@ -453,8 +506,10 @@ pub struct PatchRepo {
     /// Take the repo out of the release (resets sign-offs), or put it back.
     #[serde(default)]
     pub excluded: Option<bool>,
-    /// Names of repos of this release that must deploy first.
+    /// Names of repos of this release that must deploy first (at most 100). A name that is
+    /// not a repo of this release, or the repo itself, is a conflict (409).
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub depends_on: Option<Vec<String>>,
 }
 

@@ -1,5 +1,6 @@
 //! The JSON API under `/api`.
 
+pub mod doc;
 pub mod dto;
 pub mod me;
 pub mod releases;

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
-use shipyard_core::{ReleaseStatus, SignOffKind};
+use shipyard_core::SignOffKind;
 use shipyard_engine::ReleaseFilter;
 use shipyard_engine::{NewRelease, ReleasePatch, RepoPatch};
 use std::convert::Infallible;
@@ -39,17 +39,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// `pending`, `approved`, `deployed` or `cancelled`.
-    pub status: Option<String>,
-    /// Source branch.
+    /// Only releases in this status.
+    #[param(inline)]
+    pub status: Option<StatusName>,
+    /// Only releases from this source branch.
     pub source: Option<String>,
-    /// Destination branch.
+    /// Only releases into this destination branch.
     pub dest: Option<String>,
     /// Text to find in the id, branches, creator or notes.
     pub q: Option<String>,
-    /// Page size, 1–200 (default 50).
-    pub limit: Option<String>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^-?[0-9]{1,18}:-?[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -65,29 +68,19 @@ async fn list_releases(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<ReleaseList>, ApiError> {
-    let status = match non_empty(q.status) {
-        None => None,
-        Some(s) => Some(ReleaseStatus::parse(&s).ok_or_else(|| {
-            ApiError::invalid_input("status: must be one of pending, approved, deployed, cancelled")
-        })?),
-    };
-    let limit = match non_empty(q.limit) {
-        None => 50,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=200).contains(l))
-            .ok_or_else(|| {
-                ApiError::invalid_input("limit: must be a whole number from 1 to 200")
-            })?,
-    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid_input(
+            "limit: must be a whole number from 1 to 200",
+        ));
+    }
     let filter = ReleaseFilter {
-        status,
+        status: q.status.map(Into::into),
         source: non_empty(q.source),
         dest: non_empty(q.dest),
         q: non_empty(q.q),
         limit,
-        cursor: non_empty(q.cursor),
+        cursor: q.cursor,
     };
     let page = state.engine.list_releases(&filter).await?;
     let ids: Vec<_> = page.releases.iter().map(|r| r.release.id.clone()).collect();
@@ -155,7 +148,7 @@ async fn patch_release(
     let patch = ReleasePatch {
         notes: body.notes,
         breaking_changes: body.breaking_changes,
-        status: body.status,
+        status: body.status.map(|s| s.as_str().to_owned()),
     };
     let view = state
         .engine
