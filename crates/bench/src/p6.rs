@@ -182,7 +182,7 @@ fn report(m: &Measured) {
 }
 
 async fn measure(p: Params) -> anyhow::Result<Measured> {
-    // Not `browser::available()`: that panics under `CI`, and a scenario answers with an error.
+    // Not `browser::require()`: that panics, and a scenario answers with an error.
     if let Some(why) = browser_missing() {
         bail!("chromium is not installed ({why}); run scripts/setup-e2e");
     }
@@ -624,14 +624,11 @@ mod tests {
     use crate::browser;
 
     /// Keeps the scenario working in CI: runs it at smoke size and checks that it measured
-    /// every step plausibly; the bar itself depends on the machine and is not held here. Skips
-    /// (saying why) without Chromium, except under `CI`, where `browser::available` panics:
-    /// CI must have run `scripts/setup-e2e`.
+    /// every step plausibly; the bar itself depends on the machine and is not held here. Fails
+    /// (saying why) without Chromium, which `scripts/test` installs.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn smoke_run_follows_webhooks_to_the_badges_in_chromium() {
-        if !browser::available() {
-            return;
-        }
+        browser::require();
         shipyard::install_crypto_provider();
         let p = Params::for_size(Size::Smoke);
         let m = measure(p).await.expect("the scenario runs");

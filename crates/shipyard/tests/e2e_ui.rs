@@ -327,9 +327,7 @@ async fn wait_live(browser: &Browser) {
 ///    lists the repos that change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_is_created_from_the_form() {
-    if !Browser::available() {
-        return;
-    }
+    Browser::require();
     let server = start_server().await;
     let base = server.base.clone();
     let browser = start_browser().await;
@@ -434,9 +432,7 @@ async fn a_release_is_created_from_the_form() {
 ///    leaves the deploy order, and the sign-offs given for the old selection are reset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn excluding_a_repo_resets_the_sign_offs() {
-    if !Browser::available() {
-        return;
-    }
+    Browser::require();
     let server = start_server().await;
     let base = server.base.clone();
     let id = create_release(&server).await;
@@ -521,9 +517,7 @@ async fn excluding_a_repo_resets_the_sign_offs() {
 ///    levels, dependency first; the reverse dependency is a cycle, named on the page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dependencies_from_the_dialog_order_the_deploy() {
-    if !Browser::available() {
-        return;
-    }
+    Browser::require();
     let (server, id, browser) = release_page_as("dev-lead").await;
     let gateway = repo_id(&server, &id, "api-gateway").await;
     let billing = repo_id(&server, &id, "billing").await;
@@ -619,9 +613,7 @@ async fn pick_dependency(browser: &Browser, repo: i64, on: &str) {
 ///    release approved (and the first browser sees it, live).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_sign_off_and_the_release_is_approved() {
-    if !Browser::available() {
-        return;
-    }
+    Browser::require();
     let server = start_server().await;
     let base = server.base.clone();
     let id = create_release(&server).await;
@@ -694,9 +686,7 @@ async fn two_people_sign_off_and_the_release_is_approved() {
 ///    leaves the notes being typed alone (applying them once the editor closes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_release_page_follows_other_clients_without_losing_typing() {
-    if !Browser::available() {
-        return;
-    }
+    Browser::require();
     let (server, id, browser) = release_page_as("dev-lead").await;
     assert_eq!(
         js(&browser, "return text('#signoff-qa');").await,
@@ -779,9 +769,7 @@ async fn the_release_page_follows_other_clients_without_losing_typing() {
 /// 6. HTML typed into the notes is shown as text (and never runs), while Markdown is rendered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_typed_into_the_notes_is_shown_as_text() {
-    if !Browser::available() {
-        return;
-    }
+    Browser::require();
     let (server, id, browser) = release_page_as("dev-lead").await;
     assert_eq!(
         js(&browser, "return text('#notes');").await,
@@ -855,9 +843,7 @@ async fn html_typed_into_the_notes_is_shown_as_text() {
 ///    someone else appears in the open list without a reload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_list_shows_releases_created_elsewhere() {
-    if !Browser::available() {
-        return;
-    }
+    Browser::require();
     let server = start_server().await;
     let base = server.base.clone();
     let browser = start_browser().await;
@@ -914,9 +900,7 @@ async fn the_list_shows_releases_created_elsewhere() {
 ///    without a reload (polls are an hour apart, so only webhooks can bring the changes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ci_badges_follow_webhooks_live() {
-    if !Browser::available() {
-        return;
-    }
+    Browser::require();
     let secret = shipyard::demo::random_token("whsec_");
     let s = secret.clone();
     let server = start_server_with(move |c| {

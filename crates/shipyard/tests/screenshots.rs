@@ -64,9 +64,7 @@ async fn start_demo(data: &std::path::Path) -> (tokio::process::Child, String, S
 #[tokio::test]
 #[ignore = "writes docs/screenshots; run by scripts/screenshots"]
 async fn screenshots_of_the_demo() {
-    if !Browser::available() {
-        return;
-    }
+    Browser::require();
     let dir = out_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let data = tempfile::tempdir().unwrap();

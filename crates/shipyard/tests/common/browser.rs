@@ -24,10 +24,6 @@ pub const CHROMEDRIVER: &str = "chromedriver";
 /// How long [`Browser::wait_for`] and [`Browser::wait_for_url`] wait.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
-
 fn missing() -> Option<String> {
     if !Path::new(CHROMIUM).is_file() {
         return Some(format!("{CHROMIUM} is missing"));
@@ -43,19 +39,13 @@ fn missing() -> Option<String> {
     None
 }
 
-/// Whether Chromium and ChromeDriver are installed. When not, prints why and returns false so
-/// that a test can skip; with `CI` set it panics instead, since CI must have run
-/// `scripts/setup-e2e`.
-pub fn available() -> bool {
-    match missing() {
-        None => true,
-        Some(why) if in_ci() => {
-            panic!("browser fixture unavailable in CI: {why}; run scripts/setup-e2e")
-        }
-        Some(why) => {
-            eprintln!("skipping: browser fixture unavailable ({why}); run scripts/setup-e2e");
-            false
-        }
+/// Makes sure Chromium and ChromeDriver are installed; panics with the reason when they are
+/// not, so that a browser test never passes without its browser. `scripts/test` installs them.
+pub fn require() {
+    if let Some(why) = missing() {
+        panic!(
+            "the browser tests need Chromium and ChromeDriver: {why}; run scripts/test (or scripts/setup-e2e)"
+        );
     }
 }
 
@@ -81,9 +71,9 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// See [`available`].
-    pub fn available() -> bool {
-        available()
+    /// See [`require`].
+    pub fn require() {
+        require()
     }
 
     /// Starts ChromeDriver on a free port and opens a Chromium session with a fresh profile.

@@ -128,10 +128,6 @@ pub fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e/oidc-provider")
 }
 
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
-
 fn missing() -> Option<String> {
     let node = std::process::Command::new("node")
         .arg("--version")
@@ -148,21 +144,14 @@ fn missing() -> Option<String> {
     None
 }
 
-/// Whether the provider can run here (Node and the provider's `node_modules`). When not, prints
-/// why and returns false so that a test can skip; with `CI` set it panics instead, since CI
-/// must have run `scripts/setup-e2e`.
-pub fn available() -> bool {
-    match missing() {
-        None => true,
-        Some(why) if in_ci() => {
-            panic!("OpenID provider fixture unavailable in CI: {why}; run scripts/setup-e2e")
-        }
-        Some(why) => {
-            eprintln!(
-                "skipping: OpenID provider fixture unavailable ({why}); run scripts/setup-e2e"
-            );
-            false
-        }
+/// Makes sure the provider can run here (Node and the provider's `node_modules`); panics with
+/// the reason when it cannot, so that a sign-in test never passes without its provider.
+/// `scripts/test` installs what it needs.
+pub fn require() {
+    if let Some(why) = missing() {
+        panic!(
+            "the sign-in tests need the OpenID provider: {why}; run scripts/test (or scripts/setup-e2e)"
+        );
     }
 }
 
@@ -180,9 +169,9 @@ pub struct OidcProvider {
 }
 
 impl OidcProvider {
-    /// See [`available`].
-    pub fn available() -> bool {
-        available()
+    /// See [`require`].
+    pub fn require() {
+        require()
     }
 
     /// Starts a provider with one confidential client, roles in every token.
