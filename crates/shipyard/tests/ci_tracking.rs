@@ -87,6 +87,18 @@ async fn engine_with(
     )
 }
 
+/// A queued job that is not the Helm job.
+fn lint_job() -> shipyard_github::webhook::JobEvent {
+    shipyard_github::webhook::JobEvent {
+        id: 1,
+        run_id: 1,
+        run_attempt: 1,
+        name: "lint".into(),
+        status: "queued".into(),
+        conclusion: None,
+    }
+}
+
 /// A `workflow_job` delivery for another repo's job, applied as the webhook endpoint would:
 /// GitHub is reaching us.
 async fn a_delivery_arrives(engine: &Engine, id: &str) {
@@ -94,14 +106,7 @@ async fn a_delivery_arrives(engine: &Engine, id: &str) {
         owner: ORG.into(),
         repo: "elsewhere".into(),
         action: "queued".into(),
-        job: shipyard_github::webhook::JobEvent {
-            id: 1,
-            run_id: 1,
-            run_attempt: 1,
-            name: "lint".into(),
-            status: "queued".into(),
-            conclusion: None,
-        },
+        job: lint_job(),
     };
     let outcome = engine
         .apply_webhook(Delivery {
@@ -680,14 +685,7 @@ both_backends!(
     |backend| async move {
         let w = world(backend, &["billing"]).await;
         let t = tracker(&w.engine);
-        let job = shipyard_github::webhook::JobEvent {
-            id: 1,
-            run_id: 1,
-            run_attempt: 1,
-            name: "lint".into(),
-            status: "queued".into(),
-            conclusion: None,
-        };
+        let job = lint_job();
         // Another org's delivery, and one of an event Shipyard does not act on: ignored.
         for event in [
             shipyard_github::webhook::Event::WorkflowJob {

@@ -301,6 +301,7 @@ async fn serve_starts_with_api_tokens_only_and_says_single_sign_on_is_off() {
     let html = login.text().await.unwrap();
     assert!(html.contains("Single sign-on is not configured"), "{html}");
     assert!(html.contains("auth.oidc.issuer"), "{html}");
+    assert!(!html.contains("Sign in again"), "nothing to retry: {html}");
     drop(child);
     sim.shutdown().await;
 }

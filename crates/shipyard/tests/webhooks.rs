@@ -53,6 +53,14 @@ async fn ci_of(server: &TestServer, id: &str, repo: &str) -> Value {
         .unwrap_or_else(|| panic!("{repo} missing from {body}"))
 }
 
+/// The latest `push` delivery the simulated GitHub made.
+fn last_push(sim: &SimGithub) -> shipyard_sim::github::WebhookDelivery {
+    sim.deliveries()
+        .into_iter()
+        .rfind(|d| d.event == "push")
+        .expect("a push delivery")
+}
+
 /// Requests for a workflow's runs list: the tracker's polls.
 fn run_polls(sim: &SimGithub) -> usize {
     sim.requests()
@@ -378,12 +386,7 @@ async fn a_push_to_the_source_branch_refreshes_the_release_and_resets_its_sign_o
         .sim
         .commit("billing", "uat", commit("fix: late fix", "alice"));
     server.sim.flush_webhooks().await;
-    let push = server
-        .sim
-        .deliveries()
-        .into_iter()
-        .rfind(|d| d.event == "push")
-        .unwrap();
+    let push = last_push(&server.sim);
     assert_eq!(push.status, Some(202));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let detail = loop {
@@ -447,12 +450,7 @@ async fn redeliveries_and_pushes_elsewhere_change_nothing_and_cost_nothing() {
         .sim
         .commit("billing", "uat", commit("fix: late fix", "alice"));
     server.sim.flush_webhooks().await;
-    let push = server
-        .sim
-        .deliveries()
-        .into_iter()
-        .rfind(|d| d.event == "push")
-        .unwrap();
+    let push = last_push(&server.sim);
     assert_eq!(push.status, Some(202), "{:?}", push.error);
     let (_, d) = server.get("viewer", &format!("/api/releases/{id}")).await;
     assert_eq!(repo(&d, "billing")["head_sha"], sha.as_str(), "{d}");

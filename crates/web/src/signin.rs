@@ -183,11 +183,12 @@ async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Re
         };
         return crate::ui::html(StatusCode::OK, page.render());
     }
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Single sign-on is not configured",
-        NO_SSO,
-    )
+    // Nothing to try again: the page says what an administrator has to set.
+    let page = SignInPage {
+        message: Some(NO_SSO),
+        ..SignInPage::new("Single sign-on is not configured")
+    };
+    crate::ui::html(StatusCode::SERVICE_UNAVAILABLE, page.render())
 }
 
 #[derive(Deserialize)]
