@@ -95,7 +95,9 @@ async fn the_api_description_is_valid_and_exact() {
             &format!("Authorization: Bearer {}", server.tokens["admin"]),
         ])
         .args(["--checks", "all", "--seed", "1", "--max-examples", "40"])
-        .args(["--generation-database", "none", "--workers", "2"])
+        // One worker: Python 3.11's `ast` module can fail under threads ("AST constructor
+        // recursion depth mismatch", CPython gh-106905), which hypothesis meets.
+        .args(["--generation-database", "none", "--workers", "1"])
         // Event streams never end; their 401 and 404 are checked by the other tests.
         .args(["--exclude-path", "/api/events"])
         .args(["--exclude-path", "/api/releases/{id}/events"]))
