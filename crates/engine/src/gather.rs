@@ -8,7 +8,7 @@ use crate::EngineError;
 use futures::future::try_join_all;
 use serde::Serialize;
 use shipyard_core::change::{InfraMatcher, PullInfo, RepoChange, RepoFilter, analyse};
-use shipyard_github::{GitHub, GithubError};
+use shipyard_github::{CompareResult, GitHub, GithubError};
 use std::collections::BTreeMap;
 
 /// The GitHub side of the engine: a client and the org's settings.
@@ -224,21 +224,10 @@ impl GithubSetup {
                     .await?
             }
         };
-        let head_sha = match c.head_sha.or(compare.head_sha.clone()) {
-            Some(sha) => sha,
-            None => self
-                .client
-                .branch_head(&self.org, &c.name, source)
-                .await?
-                .unwrap_or_default(),
-        };
-        Ok(Inspected::Changed(Box::new(analyse(
-            &c.name,
-            &head_sha,
-            &compare.comparison,
-            pull,
-            &self.infra,
-        ))))
+        let change = self
+            .change_of(&c.name, c.head_sha, &compare, pull, source)
+            .await?;
+        Ok(Inspected::Changed(Box::new(change)))
     }
 
     /// When GraphQL already said the repo changed, the PR lookup runs beside the compare.
@@ -276,7 +265,29 @@ impl GithubSetup {
         let Some(compare) = compare.filter(|c| c.ahead_by > 0) else {
             return Ok((None, pull));
         };
-        let head_sha = match head_sha.map(str::to_owned).or(compare.head_sha.clone()) {
+        let change = self
+            .change_of(
+                repo,
+                head_sha.map(str::to_owned),
+                &compare,
+                pull.clone(),
+                source,
+            )
+            .await?;
+        Ok((Some(change), pull))
+    }
+
+    /// What a comparison with commits ahead says about `repo`. Its source head is `head_sha`
+    /// when known, else the comparison's, else asked of GitHub.
+    async fn change_of(
+        &self,
+        repo: &str,
+        head_sha: Option<String>,
+        compare: &CompareResult,
+        pull: Option<PullInfo>,
+        source: &str,
+    ) -> Result<RepoChange, EngineError> {
+        let head_sha = match head_sha.or_else(|| compare.head_sha.clone()) {
             Some(sha) => sha,
             None => self
                 .client
@@ -284,14 +295,13 @@ impl GithubSetup {
                 .await?
                 .unwrap_or_default(),
         };
-        let change = analyse(
+        Ok(analyse(
             repo,
             &head_sha,
             &compare.comparison,
-            pull.clone(),
+            pull,
             &self.infra,
-        );
-        Ok((Some(change), pull))
+        ))
     }
 
     /// The pull request from source into dest for one repo (used for repos whose changes merged).

@@ -655,13 +655,20 @@ impl Engine {
         .await
     }
 
-    /// Re-reads every repo from GitHub. New commits in included repos reset both sign-offs; a
-    /// refresh that finds nothing new writes no history.
-    pub async fn refresh(&self, caller: &Caller, id: &str) -> Result<ReleaseView, EngineError> {
+    /// The release `id`, refused when it is deployed or cancelled (before asking GitHub anything;
+    /// the change itself checks again under its lock).
+    async fn changeable_release(&self, id: &str) -> Result<ReleaseView, EngineError> {
         let current = self.release(id).await?;
         if current.release.status.is_read_only() {
             return Err(shipyard_core::release::RuleError::ReadOnly(current.release.status).into());
         }
+        Ok(current)
+    }
+
+    /// Re-reads every repo from GitHub. New commits in included repos reset both sign-offs; a
+    /// refresh that finds nothing new writes no history.
+    pub async fn refresh(&self, caller: &Caller, id: &str) -> Result<ReleaseView, EngineError> {
+        let current = self.changeable_release(id).await?;
         let github = self.github_or_unavailable()?;
         let (source, dest) = (
             current.release.source_branch.as_str(),
@@ -712,10 +719,7 @@ impl Engine {
         head_sha: Option<&str>,
         cause: RefreshCause,
     ) -> Result<bool, EngineError> {
-        let current = self.release(id).await?;
-        if current.release.status.is_read_only() {
-            return Err(shipyard_core::release::RuleError::ReadOnly(current.release.status).into());
-        }
+        let current = self.changeable_release(id).await?;
         let github = self.github_or_unavailable()?;
         let (change, pull) = github
             .inspect_one(

@@ -304,37 +304,18 @@ both_backends!(
             assert_eq!(r.status, CiStatus::Success, "{repo}");
             assert_eq!(r.chart_version.as_deref(), Some("2.0.1"), "{repo}");
         }
-        // The forms really differ on the wire.
+        // The forms really differ on the wire, as the GitHub client reads them.
+        let github = w.engine.github().unwrap();
         let mut paths = Vec::new();
-        for repo in repos {
-            let runs: serde_json::Value = reqwest::Client::new()
-                .get(format!(
-                    "{}/repos/{ORG}/{repo}/actions/workflows/general.yaml/runs",
-                    w.sim.url()
-                ))
-                .header("user-agent", "shipyard-tests")
-                .bearer_auth(
-                    w.config
-                        .github
-                        .as_ref()
-                        .unwrap()
-                        .token
-                        .as_ref()
-                        .unwrap()
-                        .expose(),
-                )
-                .send()
+        for (repo, sha) in repos.iter().zip(&shas) {
+            let runs = github
+                .client
+                .workflow_runs(ORG, repo, "general.yaml", "master", sha, None)
                 .await
                 .unwrap()
-                .json()
-                .await
+                .fresh()
                 .unwrap();
-            paths.push(
-                runs["workflow_runs"][0]["path"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            );
+            paths.push(runs[0].path.clone());
         }
         assert_eq!(
             paths,
