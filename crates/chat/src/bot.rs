@@ -171,6 +171,7 @@ impl ChatBot {
                 }
             };
             for post in posts {
+                self.engine.chat_progress().post_seen();
                 conv.last_post_ms = conv.last_post_ms.max(post.create_at);
                 if post.user_id == conv.me.id
                     || parse(&post.message, &self.settings.bot_username, false).is_none()
