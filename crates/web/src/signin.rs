@@ -107,24 +107,11 @@ fn failure_page(e: ApiError) -> Response {
         s if s.is_server_error() => "Sign-in unavailable",
         _ => "Sign-in failed",
     };
-    let mut message = sentence(e.message());
+    let mut message = crate::ui::sentence(e.message());
     if e.status().is_server_error() {
         message.push_str(" Try again in a minute.");
     }
     error_page(e.status(), title, &message)
-}
-
-/// `text` with a capital letter and a full stop.
-fn sentence(text: &str) -> String {
-    let mut chars = text.trim().chars();
-    let mut s: String = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => return String::new(),
-    };
-    if !s.ends_with(['.', '!', '?']) {
-        s.push('.');
-    }
-    s
 }
 
 #[derive(Deserialize)]
