@@ -44,15 +44,20 @@ pub enum HistoryAction {
     CiCompleted,
     /// A CI run failed, was cancelled, timed out or was never found.
     CiFailed,
-    /// Deployment tracking saw the release running everywhere it should.
+    /// An environment was first seen rolling out a repo's expected version.
+    DeployStarted,
+    /// Deployment tracking saw a repo's expected version running in an environment, or the
+    /// release running everywhere it should.
     DeployObserved,
+    /// A repo's rollout of its expected version failed in an environment.
+    DeployFailed,
     /// A notification was sent.
     Notified,
 }
 
 impl HistoryAction {
     /// Every action.
-    pub const ALL: [HistoryAction; 17] = [
+    pub const ALL: [HistoryAction; 19] = [
         HistoryAction::Created,
         HistoryAction::Refreshed,
         HistoryAction::NotesUpdated,
@@ -68,7 +73,9 @@ impl HistoryAction {
         HistoryAction::CiStarted,
         HistoryAction::CiCompleted,
         HistoryAction::CiFailed,
+        HistoryAction::DeployStarted,
         HistoryAction::DeployObserved,
+        HistoryAction::DeployFailed,
         HistoryAction::Notified,
     ];
 
@@ -90,7 +97,9 @@ impl HistoryAction {
             HistoryAction::CiStarted => "ci_started",
             HistoryAction::CiCompleted => "ci_completed",
             HistoryAction::CiFailed => "ci_failed",
+            HistoryAction::DeployStarted => "deploy_started",
             HistoryAction::DeployObserved => "deploy_observed",
+            HistoryAction::DeployFailed => "deploy_failed",
             HistoryAction::Notified => "notified",
         }
     }
@@ -274,11 +283,45 @@ pub enum HistoryDetails {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         checks: Option<u32>,
     },
-    /// Deployment tracking saw the release running everywhere it should.
+    /// An environment was first seen rolling out a repo's expected version.
+    DeployStarted {
+        /// The repo.
+        #[serde(default)]
+        repo: String,
+        /// The environment.
+        #[serde(default)]
+        environment: String,
+        /// The expected version (CI's chart version).
+        #[serde(default)]
+        version: String,
+    },
+    /// A repo runs its expected version in an environment (`repo` and `version` set), or the
+    /// whole release runs in the deploy environment (neither set).
     DeployObserved {
-        /// Where (the deploy environment).
+        /// Where.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         environment: Option<String>,
+        /// The repo, for one repo's arrival.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repo: Option<String>,
+        /// The version that runs, for one repo's arrival.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+    },
+    /// A repo's rollout of its expected version failed in an environment.
+    DeployFailed {
+        /// The repo.
+        #[serde(default)]
+        repo: String,
+        /// The environment.
+        #[serde(default)]
+        environment: String,
+        /// The expected version.
+        #[serde(default)]
+        version: String,
+        /// What Argo CD says went wrong.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
     /// A chat notification was posted.
     Notified {
@@ -326,7 +369,9 @@ impl HistoryDetails {
             HistoryDetails::CiStarted { .. } => HistoryAction::CiStarted,
             HistoryDetails::CiCompleted { .. } => HistoryAction::CiCompleted,
             HistoryDetails::CiFailed { .. } => HistoryAction::CiFailed,
+            HistoryDetails::DeployStarted { .. } => HistoryAction::DeployStarted,
             HistoryDetails::DeployObserved { .. } => HistoryAction::DeployObserved,
+            HistoryDetails::DeployFailed { .. } => HistoryAction::DeployFailed,
             HistoryDetails::Notified { .. } => HistoryAction::Notified,
         }
     }
@@ -479,9 +524,31 @@ impl HistoryDetails {
                 "cancelled" => format!("build{} of {repo} was cancelled", run(*run_number)),
                 reason => format!("build{} of {repo} failed ({reason})", run(*run_number)),
             },
-            HistoryDetails::DeployObserved { environment } => match environment {
-                Some(env) => format!("saw the release running in {env}"),
-                None => "saw the release deployed".to_owned(),
+            HistoryDetails::DeployStarted {
+                repo,
+                environment,
+                version,
+            } => format!("{environment} started rolling out {repo} {version}"),
+            HistoryDetails::DeployObserved {
+                environment,
+                repo,
+                version,
+            } => match (environment, repo) {
+                (Some(env), Some(repo)) => match version {
+                    Some(v) => format!("{env} runs {repo} {v}"),
+                    None => format!("{env} runs {repo}"),
+                },
+                (Some(env), None) => format!("saw the release running in {env}"),
+                (None, _) => "saw the release deployed".to_owned(),
+            },
+            HistoryDetails::DeployFailed {
+                repo,
+                environment,
+                version,
+                message,
+            } => match message {
+                Some(m) => format!("{repo} {version} failed in {environment}: {m}"),
+                None => format!("{repo} {version} failed in {environment}"),
             },
             HistoryDetails::Notified { kind, .. } => {
                 format!("posted the {kind} notification in chat")
@@ -657,6 +724,39 @@ mod tests {
                 "found no run of .github/workflows/general.yaml for billing after 3 checks",
             ),
             (
+                HistoryDetails::DeployStarted {
+                    repo: "billing".into(),
+                    environment: "qa".into(),
+                    version: "1.1.940".into(),
+                },
+                "qa started rolling out billing 1.1.940",
+            ),
+            (
+                HistoryDetails::DeployObserved {
+                    environment: Some("prod".into()),
+                    repo: Some("billing".into()),
+                    version: Some("1.1.940".into()),
+                },
+                "prod runs billing 1.1.940",
+            ),
+            (
+                HistoryDetails::DeployObserved {
+                    environment: Some("prod".into()),
+                    repo: None,
+                    version: None,
+                },
+                "saw the release running in prod",
+            ),
+            (
+                HistoryDetails::DeployFailed {
+                    repo: "billing".into(),
+                    environment: "uat".into(),
+                    version: "1.1.940".into(),
+                    message: Some("Deployment exceeded its progress deadline".into()),
+                },
+                "billing 1.1.940 failed in uat: Deployment exceeded its progress deadline",
+            ),
+            (
                 HistoryDetails::Notified {
                     kind: "ready".into(),
                     channel_id: "c".into(),
@@ -685,7 +785,27 @@ mod tests {
                 to: ReleaseStatus::Deployed,
             },
             ci_failed("timed_out", Some(3)),
-            HistoryDetails::DeployObserved { environment: None },
+            HistoryDetails::DeployObserved {
+                environment: None,
+                repo: None,
+                version: None,
+            },
+            HistoryDetails::DeployObserved {
+                environment: Some("prod".into()),
+                repo: Some("billing".into()),
+                version: Some("1.1.940".into()),
+            },
+            HistoryDetails::DeployStarted {
+                repo: "billing".into(),
+                environment: "qa".into(),
+                version: "1.1.940".into(),
+            },
+            HistoryDetails::DeployFailed {
+                repo: "billing".into(),
+                environment: "uat".into(),
+                version: "1.1.940".into(),
+                message: Some("Deployment exceeded its progress deadline".into()),
+            },
         ];
         for d in entries {
             let stored = d.fields();

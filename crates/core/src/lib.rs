@@ -15,6 +15,7 @@
 //! - [`order`]: deploy order by topological sort, cycles as values.
 //! - [`history`]: the append-only history actions.
 //! - [`ci`], [`chart`]: CI statuses and the chart version in a build log.
+//! - [`deploy`]: Argo CD's answers read: running version, rollout counts, the one-word state.
 //! - [`clock`]: time as a trait, so tests move it by hand.
 
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod change;
 pub mod chart;
 pub mod ci;
 pub mod clock;
+pub mod deploy;
 pub mod history;
 pub mod ids;
 pub mod order;
