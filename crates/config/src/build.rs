@@ -446,6 +446,16 @@ fn argocd(raw: RawArgocd, p: &mut Problems) -> ArgocdConfig {
         environments,
         version_source: raw.version_source.unwrap_or_default(),
         overrides,
+        webhook_secret: secret(
+            raw.webhook_secret,
+            raw.webhook_secret_file,
+            "argocd.webhook_secret",
+            p,
+        ),
+        selector: raw
+            .selector
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
     }
 }
 
@@ -476,6 +486,14 @@ fn argocd_environment(
         cf_client_id,
         cf_client_secret,
         app_suffix: raw.app_suffix.unwrap_or_default(),
+        project: raw
+            .project
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        app_namespace: raw
+            .app_namespace
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
     }
 }
 

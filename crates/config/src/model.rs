@@ -298,28 +298,7 @@ impl Default for CiConfig {
 }
 
 /// Where the deployed version of an Argo CD application is read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VersionSource {
-    /// The chart version, else the image tag, else the sync revision.
-    #[default]
-    Auto,
-    /// Only the Helm chart version.
-    Chart,
-    /// Only the image tag.
-    Image,
-}
-
-impl VersionSource {
-    /// The name used in the configuration file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VersionSource::Auto => "auto",
-            VersionSource::Chart => "chart",
-            VersionSource::Image => "image",
-        }
-    }
-}
+pub use shipyard_core::deploy::VersionSource;
 
 /// The `argocd` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,6 +315,11 @@ pub struct ArgocdConfig {
     pub version_source: VersionSource,
     /// Repository name → Argo CD application name, where they differ.
     pub overrides: BTreeMap<String, String>,
+    /// Shared secret of `POST /webhooks/argocd` (header `X-Shipyard-Secret`); the endpoint
+    /// answers 404 while unset.
+    pub webhook_secret: Option<Secret>,
+    /// A label selector narrowing the list call (e.g. `team=payments`).
+    pub selector: Option<String>,
 }
 
 impl ArgocdConfig {
@@ -372,6 +356,11 @@ pub struct ArgocdEnvironment {
     pub cf_client_secret: Option<Secret>,
     /// Appended to the application name (e.g. `-qa`); empty by default.
     pub app_suffix: String,
+    /// The Argo CD project of the apps: sent as `?project=`, so a missing app answers 404
+    /// rather than the 403 of a forbidden one.
+    pub project: Option<String>,
+    /// The namespace of the Application objects, for apps outside Argo CD's own namespace.
+    pub app_namespace: Option<String>,
 }
 
 /// The `mattermost` section.

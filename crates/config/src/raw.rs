@@ -14,8 +14,9 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::model::{AuthMode, VersionSource};
+use crate::model::AuthMode;
 use crate::problem::Problems;
+use shipyard_core::deploy::VersionSource;
 
 #[derive(Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -148,6 +149,9 @@ pub(crate) struct RawArgocd {
     pub environments: Ordered<RawArgocdEnvironment>,
     pub overrides: BTreeMap<String, String>,
     pub version_source: Option<VersionSource>,
+    pub webhook_secret: Option<String>,
+    pub webhook_secret_file: Option<String>,
+    pub selector: Option<String>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -160,6 +164,8 @@ pub(crate) struct RawArgocdEnvironment {
     pub cf_client_secret: Option<String>,
     pub cf_client_secret_file: Option<String>,
     pub app_suffix: Option<String>,
+    pub project: Option<String>,
+    pub app_namespace: Option<String>,
 }
 
 #[derive(Default, Serialize, Deserialize)]

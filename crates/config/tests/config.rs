@@ -176,6 +176,16 @@ fn the_example_loads_cleanly() {
         a.app_name("billing", a.environment("prod").unwrap()),
         "billing-master"
     );
+    let uat = a.environment("uat").unwrap();
+    assert_eq!(uat.project.as_deref(), Some("payments"));
+    assert_eq!(uat.app_namespace.as_deref(), Some("argocd"));
+    assert_eq!(qa.project, None);
+    assert_eq!(
+        a.environment("prod").unwrap().url,
+        "https://ops.example.com/argocd"
+    );
+    assert_eq!(a.webhook_secret.as_ref().unwrap().expose(), "replace-me");
+    assert_eq!(a.selector, None);
 
     assert!(c.validate_for_serve().is_ok());
 }
