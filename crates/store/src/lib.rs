@@ -76,6 +76,7 @@ macro_rules! on_tx {
 mod ci;
 mod claim;
 mod deliveries;
+mod deploy;
 mod error;
 mod leader;
 mod outbox;
@@ -90,6 +91,7 @@ mod tx;
 pub mod testing;
 
 pub use deliveries::MAX_DELIVERY_ID_LEN;
+pub use deploy::{DeployCounts, DeployStatusRecord};
 pub use error::StoreError;
 pub use leader::Leadership;
 pub use outbox::{NewNotification, NotificationRecord};
