@@ -8,10 +8,11 @@
 
 use crate::events::EventKind;
 use crate::{Engine, EngineError, ReleaseView};
+use shipyard_core::Actor;
 use shipyard_core::ci::CiSummary;
+use shipyard_core::deploy::EnvironmentSummary;
 use shipyard_core::history::HistoryDetails;
 use shipyard_core::release::SignOff;
-use shipyard_core::{Actor, ReleaseStatus};
 use shipyard_store::{NewHistory, NewNotification, NotificationRecord, ReleaseRecord};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
@@ -179,18 +180,14 @@ struct SummaryFacts<'a> {
     repos: usize,
     commits: u64,
     ci: CiSummary,
+    /// The deploy environment's counts, when deployment tracking is configured.
+    deployed: Option<EnvironmentSummary>,
 }
 
 fn summary_text(f: &SummaryFacts<'_>, base_url: &str) -> String {
     let r = f.release;
-    // Deployment is not observed yet: a release marked deployed counts all its repos.
-    let deployed = if r.status == ReleaseStatus::Deployed {
-        f.repos
-    } else {
-        0
-    };
     let mut text = format!(
-        "## Release: `{}` → `{}`\n**Repositories:** {} | **Commits:** {} | **Sign-offs:** {} | **Status:** {}\n**CI:** {} | **Prod:** {deployed}/{} deployed",
+        "## Release: `{}` → `{}`\n**Repositories:** {} | **Commits:** {} | **Sign-offs:** {} | **Status:** {}\n**CI:** {}",
         r.source_branch,
         r.dest_branch,
         f.repos,
@@ -198,8 +195,16 @@ fn summary_text(f: &SummaryFacts<'_>, base_url: &str) -> String {
         sign_offs_line(r),
         r.status.as_str(),
         ci_line(f.ci),
-        f.repos,
     );
+    // Only what Argo CD was seen running is claimed; without tracking, nothing is.
+    if let Some(d) = &f.deployed {
+        text.push_str(&format!(
+            " | **{}:** {}/{} deployed",
+            capitalised(&d.environment),
+            d.deployed,
+            d.total
+        ));
+    }
     if let Some(link) = release_link(base_url, r, "View Dashboard") {
         text.push('\n');
         text.push_str(&link);
@@ -216,9 +221,22 @@ pub fn summary_message(view: &ReleaseView, base_url: &str) -> String {
             repos: included.len(),
             commits: included.iter().map(|r| r.change.commit_count).sum(),
             ci: view.ci_summary(),
+            deployed: view.deployment_summary().and_then(|all| {
+                let env = &view.deployment.as_ref()?.deploy_environment;
+                all.into_iter().find(|s| &s.environment == env)
+            }),
         },
         base_url,
     )
+}
+
+/// `prod` → `Prod`.
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// The first summary post of a release just created from chat, as a reply in `root_id`'s
@@ -229,6 +247,7 @@ pub(crate) fn summary_notification(
     commits: u64,
     root_id: Option<String>,
     base_url: &str,
+    deploy_environment: Option<&str>,
 ) -> Option<NewNotification> {
     let channel = release.channel_id.clone()?;
     let message = summary_text(
@@ -237,6 +256,8 @@ pub(crate) fn summary_notification(
             repos,
             commits,
             ci: CiSummary::default(),
+            deployed: deploy_environment
+                .map(|env| EnvironmentSummary::of(env, std::iter::repeat_n(None, repos))),
         },
         base_url,
     );

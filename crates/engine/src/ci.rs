@@ -16,6 +16,7 @@ use crate::{Engine, EngineError};
 use regex::Regex;
 use shipyard_core::change::PrState;
 use shipyard_core::chart::ChartVersionScanner;
+use shipyard_core::ci::CiStatus;
 use shipyard_core::history::HistoryDetails;
 use shipyard_core::{Actor, ReleaseStatus};
 use shipyard_github::webhook::JobEvent;
@@ -380,7 +381,27 @@ impl CiTracker {
                 .await
                 .map_err(EngineError::from)?;
         }
+        // A published chart starts (or restarts) deployment tracking, in the same transaction.
+        let mut tracking = 0;
+        if let (CiStatus::Success, Some(chart)) = (record.status, record.chart_version.as_deref()) {
+            tracking = self
+                .engine
+                .start_deploy_tracking(
+                    &mut tx,
+                    record.repo_id,
+                    &record.release_id,
+                    &record.repo_name,
+                    chart,
+                    now,
+                )
+                .await?;
+        }
         tx.commit().await.map_err(EngineError::from)?;
+        if tracking > 0 {
+            self.engine
+                .events()
+                .publish(&rec.release_id, &[EventKind::Deployment], now);
+        }
         if changed {
             metrics::counter!("shipyard_ci_status_changes_total", "status" => record.status.as_str())
                 .increment(1);

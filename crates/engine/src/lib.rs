@@ -9,6 +9,7 @@
 //! - [`gather`]: which repos of the org change between two branches.
 //! - [`events`]: live "release changed" events.
 //! - [`ci_rules`], [`ci`]: CI tracking (pure rules; the tracker that polls and applies webhooks).
+//! - [`deploy`]: deployment tracking in Argo CD (the tracker, push hints, auto-deployed).
 //! - [`chat`]: what chat is owed (summary and notification texts, written to the outbox).
 //! - [`webhooks`]: what a GitHub webhook delivery changes ([`Engine::apply_webhook`]).
 //! - [`access`]: sign-ins, sessions, readiness, and which replica leads a singleton task.
@@ -17,6 +18,7 @@ pub mod access;
 pub mod chat;
 pub mod ci;
 pub mod ci_rules;
+pub mod deploy;
 pub mod events;
 pub mod gather;
 pub mod releases;
@@ -28,8 +30,9 @@ pub use releases::{NewRelease, ReleasePatch, ReleaseView, RepoPatch};
 pub use shipyard_core::clock::{Clock, ManualClock, SystemClock};
 /// The stored shapes the engine answers with; the edges read them, only the engine writes them.
 pub use shipyard_store::{
-    CiStatusRecord, HistoryRecord, Leadership, LoginFlowRecord, NotificationRecord, ReleaseFilter,
-    ReleasePage, ReleaseRecord, ReleaseSummaryRecord, RepoRecord, SessionRecord, StoreError,
+    CiStatusRecord, DeployStatusRecord, HistoryRecord, Leadership, LoginFlowRecord,
+    NotificationRecord, ReleaseFilter, ReleasePage, ReleaseRecord, ReleaseSummaryRecord,
+    RepoRecord, SessionRecord, StoreError,
 };
 
 use shipyard_core::release::RuleError;
@@ -118,6 +121,8 @@ pub struct EngineSettings {
     pub base_url: String,
     /// CI tracking (the `ci` section); it runs only when GitHub is configured too.
     pub ci: Option<ci::CiOptions>,
+    /// Deployment tracking (the `argocd` section).
+    pub deploy: Option<deploy::DeployOptions>,
 }
 
 /// The use cases, ready to be shared by the web edge, the bot and the trackers.
@@ -134,6 +139,8 @@ struct Inner {
     events: EventBus,
     /// CI tracking's memory, when GitHub and `ci` are configured.
     ci: Option<Arc<ci::CiState>>,
+    /// Deployment tracking's memory, when `argocd` is configured.
+    deploy: Option<Arc<deploy::DeployMemory>>,
     /// Repos being refreshed for a push, by release; `true` when another push came meanwhile.
     push_refreshes: webhooks::PushRefreshes,
     /// What this process's chat bot has done.
@@ -152,6 +159,10 @@ impl Engine {
             (Some(_), Some(options)) => Some(Arc::new(ci::CiState::new(options.clone()))),
             _ => None,
         };
+        let deploy = settings
+            .deploy
+            .clone()
+            .map(|options| Arc::new(deploy::DeployMemory::new(options)));
         Engine {
             inner: Arc::new(Inner {
                 store,
@@ -160,6 +171,7 @@ impl Engine {
                 clock,
                 events: EventBus::default(),
                 ci,
+                deploy,
                 push_refreshes: webhooks::PushRefreshes::default(),
                 chat: chat::ChatProgress::default(),
             }),

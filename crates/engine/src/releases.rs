@@ -73,6 +73,8 @@ pub struct ReleaseView {
     pub org: String,
     /// CI tracking rows of its repos (tracked repos only; excluded ones keep theirs).
     pub ci: Vec<CiStatusRecord>,
+    /// Deployment tracking rows, when `argocd` is configured.
+    pub deployment: Option<crate::deploy::DeploymentView>,
 }
 
 impl ReleaseView {
@@ -180,7 +182,7 @@ impl Change<'_> {
     }
 
     /// "Release Deployed", once, for a release started from chat.
-    fn notify_deployed(&mut self) {
+    pub(crate) fn notify_deployed(&mut self) {
         let included = self.repos.iter().filter(|x| !x.excluded).count();
         self.notifications
             .extend(crate::chat::deployed_notification(
@@ -345,6 +347,7 @@ impl Engine {
             gathered.changed.iter().map(|c| c.commit_count).sum(),
             new.chat_root_id.filter(|r| !r.is_empty()),
             &self.inner.settings.base_url,
+            self.deploy_options().map(|d| d.deploy_environment.as_str()),
         );
         self.store()
             .insert_release_notifying(&release, &gathered.changed, &[history], summary.as_slice())
@@ -384,12 +387,14 @@ impl Engine {
             .collect();
         let deploy_order = deploy_order(&nodes);
         let org = release.org.clone();
+        let deployment = self.deployment_view(&release.id).await?;
         Ok(ReleaseView {
             release,
             repos,
             deploy_order,
             org,
             ci,
+            deployment,
         })
     }
 

@@ -7,6 +7,7 @@ use shipyard_config::Config;
 use shipyard_core::change::{InfraMatcher, RepoFilter};
 use shipyard_engine::ci::{CiOptions, CiTracker};
 use shipyard_engine::ci_rules::CiSettings;
+use shipyard_engine::deploy::{DeployOptions, DeployTracker};
 use shipyard_engine::{Clock, Engine, EngineSettings, GithubSetup, SystemClock};
 use shipyard_github::{GitHub, GitHubOptions};
 use shipyard_mattermost::MattermostOptions;
@@ -87,6 +88,7 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
             allow_same_user: config.approvals.allow_same_user,
             base_url: config.server.base_url.clone(),
             ci: Some(ci_options(config)?),
+            deploy: deploy_options(config)?,
         },
         clock,
     );
@@ -114,10 +116,16 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
         .as_ref()
         .and_then(|gh| gh.webhook_secret.clone())
         .map(Webhooks::new);
+    let argocd_hints = config
+        .argocd
+        .as_ref()
+        .and_then(|a| a.webhook_secret.clone())
+        .map(Webhooks::new);
     Ok(AppState {
         engine,
         auth,
         webhooks,
+        argocd_hints,
     })
 }
 
@@ -134,6 +142,10 @@ pub async fn serve(
         .engine
         .ci()
         .map(|t| tokio::spawn(run_ci_tracker(t, every, stop.clone())));
+    let deploy = state
+        .engine
+        .deploy()
+        .map(|t| tokio::spawn(run_deploy_tracker(t, stop.clone())));
     let chat =
         chat_bot(config, &state.engine)?.map(|bot| tokio::spawn(bot.run_as_leader(stop.clone())));
     let served = shipyard_web::serve(listener, state, shutdown)
@@ -143,10 +155,24 @@ pub async fn serve(
     if let Some(task) = tracker {
         let _ = task.await;
     }
+    if let Some(task) = deploy {
+        let _ = task.await;
+    }
     if let Some(task) = chat {
         let _ = task.await;
     }
     served
+}
+
+/// How the engine tracks deployments, from the `argocd` section.
+pub fn deploy_options(config: &Config) -> anyhow::Result<Option<DeployOptions>> {
+    let Some(argocd) = &config.argocd else {
+        return Ok(None);
+    };
+    let user_agent = format!("shipyard/{}", env!("CARGO_PKG_VERSION"));
+    let options = DeployOptions::from_config(argocd, &user_agent)
+        .context("setting up the Argo CD clients")?;
+    Ok(Some(options))
 }
 
 /// The Mattermost bot, when `mattermost` is configured.
@@ -212,6 +238,21 @@ async fn run_ci_tracker(
         }
         if let Err(e) = tracker.tick().await {
             tracing::warn!(error = %e, "CI tracking round failed; trying again next round");
+        }
+    }
+}
+
+/// Runs deployment rounds: every second at most (each row keeps its own due time, so a round
+/// with nothing due costs one indexed query), at once after a push hint.
+async fn run_deploy_tracker(tracker: DeployTracker, stop: tokio_util::sync::CancellationToken) {
+    let every = std::time::Duration::from_secs(1);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tracker.woken(every) => {}
+        }
+        if let Err(e) = tracker.tick().await {
+            tracing::warn!(error = %e, "deployment tracking round failed; trying again next round");
         }
     }
 }

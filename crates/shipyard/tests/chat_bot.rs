@@ -208,8 +208,8 @@ both_backends!(
             summary.message,
             format!(
                 "## Release: `uat` → `master`\n**Repositories:** 2 | **Commits:** 3 | \
-                 **Sign-offs:** Dev ⬜ · QA ⬜ | **Status:** pending\n**CI:** no builds yet | \
-                 **Prod:** 0/2 deployed\n[View Dashboard]({}/releases/{id})",
+                 **Sign-offs:** Dev ⬜ · QA ⬜ | **Status:** pending\n**CI:** no builds yet\n\
+                 [View Dashboard]({}/releases/{id})",
                 server.base
             )
         );

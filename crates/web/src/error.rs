@@ -74,6 +74,15 @@ impl ApiError {
         )
     }
 
+    /// 401 `unauthenticated` for an Argo CD push hint without the shared secret.
+    pub fn bad_shared_secret() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "the X-Shipyard-Secret header is missing or is not argocd.webhook_secret",
+        )
+    }
+
     /// 403 `forbidden`.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)

@@ -11,7 +11,7 @@
 //! - [`ops`]: `/healthz`, `/readyz`.
 //! - [`ui`]: server-rendered pages (askama templates in `templates/`) and `/assets/…`.
 //! - [`signin`]: signing in and out.
-//! - [`webhooks`]: `POST /webhooks/github`.
+//! - [`webhooks`]: `POST /webhooks/github` and `POST /webhooks/argocd`.
 
 pub mod api;
 pub mod auth;
@@ -44,6 +44,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// GitHub webhooks, when `github.webhook_secret` is set.
     pub webhooks: Option<webhooks::Webhooks>,
+    /// Argo CD push hints, when `argocd.webhook_secret` is set.
+    pub argocd_hints: Option<webhooks::Webhooks>,
 }
 
 impl FromRef<AppState> for Authenticator {

@@ -3,10 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 use shipyard_core::ci::CiSummary;
+use shipyard_core::deploy::EnvironmentSummary;
 use shipyard_engine::ReleaseView;
 use shipyard_engine::releases::Created;
 use shipyard_engine::{
-    CiStatusRecord, HistoryRecord, ReleaseRecord, ReleaseSummaryRecord, RepoRecord,
+    CiStatusRecord, DeployStatusRecord, HistoryRecord, ReleaseRecord, ReleaseSummaryRecord,
+    RepoRecord,
 };
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -250,6 +252,172 @@ impl From<&ReleaseView> for CiStatusList {
     }
 }
 
+/// How many included repos of a release are in each deployment state in one environment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvironmentSummaryJson {
+    /// The environment.
+    pub environment: String,
+    /// Included repos.
+    pub total: u32,
+    /// Running their expected version, synced and healthy.
+    pub deployed: u32,
+    /// A sync or rollout under way.
+    pub rolling_out: u32,
+    /// Another version runs, or out of sync.
+    pub mismatch: u32,
+    /// Degraded, or the sync failed.
+    pub failed: u32,
+    /// No chart yet, or the application is not found or not readable.
+    pub waiting: u32,
+    /// Not read yet, or the last read failed.
+    pub unknown: u32,
+}
+
+impl From<EnvironmentSummary> for EnvironmentSummaryJson {
+    fn from(s: EnvironmentSummary) -> Self {
+        EnvironmentSummaryJson {
+            environment: s.environment,
+            total: s.total,
+            deployed: s.deployed,
+            rolling_out: s.rolling_out,
+            mismatch: s.mismatch,
+            failed: s.failed,
+            waiting: s.waiting,
+            unknown: s.unknown,
+        }
+    }
+}
+
+/// Rollout counts of the live workload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RolloutJson {
+    /// Desired replicas.
+    pub replicas: u32,
+    /// Ready pods (any version).
+    pub ready: u32,
+    /// Pods on the current template.
+    pub updated: u32,
+}
+
+/// Where one repo stands in one environment, as last read from Argo CD.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvironmentStatusJson {
+    /// The Argo CD application read.
+    pub app_name: String,
+    /// The version that runs (last successful read).
+    pub current_version: Option<String>,
+    /// CI's chart version.
+    pub expected_version: Option<String>,
+    /// The version Argo CD is moving to.
+    pub target_version: Option<String>,
+    /// `Synced`, `OutOfSync` or `Unknown`.
+    pub sync_status: Option<String>,
+    /// `Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing` or `Unknown`.
+    pub health_status: Option<String>,
+    /// `Running`, `Succeeded`, `Failed`, `Error` or `Terminating`.
+    pub operation_phase: Option<String>,
+    /// The resolved revision (a chart version or a commit SHA).
+    pub revision: Option<String>,
+    /// What Argo CD says is wrong or going on.
+    pub message: Option<String>,
+    /// `deployed`, `rolling_out`, `mismatch`, `failed`, `waiting` or `unknown`.
+    #[schema(example = "deployed")]
+    pub state: String,
+    /// Whether the application exists and may be read.
+    pub found: bool,
+    /// Rollout counts, when the live workload was read.
+    pub rollout: Option<RolloutJson>,
+    /// Unix seconds of the last read (successful or not).
+    pub last_checked_at: Option<i64>,
+    /// Unix seconds when anything shown last changed.
+    pub last_changed_at: Option<i64>,
+    /// Why the last read failed or found nothing readable.
+    pub error: Option<String>,
+}
+
+impl From<&DeployStatusRecord> for EnvironmentStatusJson {
+    fn from(r: &DeployStatusRecord) -> Self {
+        EnvironmentStatusJson {
+            app_name: r.app_name.clone(),
+            current_version: r.current_version.clone(),
+            expected_version: r.expected_version.clone(),
+            target_version: r.target_version.clone(),
+            sync_status: r.sync_status.clone(),
+            health_status: r.health_status.clone(),
+            operation_phase: r.operation_phase.clone(),
+            revision: r.revision.clone(),
+            message: r.message.clone(),
+            state: r.state().as_str().to_owned(),
+            found: r.found,
+            rollout: r.rollout.map(|x| RolloutJson {
+                replicas: x.replicas,
+                ready: x.ready,
+                updated: x.updated,
+            }),
+            last_checked_at: r.last_checked_at,
+            last_changed_at: r.last_changed_at,
+            error: r.error.clone(),
+        }
+    }
+}
+
+/// One included repo in every environment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RepoDeploymentJson {
+    /// Repo row id.
+    pub repo_id: i64,
+    /// Repository name.
+    pub repo_name: String,
+    /// By environment; an environment is missing while the repo has no chart version yet.
+    pub environments: BTreeMap<String, EnvironmentStatusJson>,
+}
+
+/// Where every included repo of a release runs, from the stored reads.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentStatusList {
+    /// Included repos, by name.
+    pub statuses: Vec<RepoDeploymentJson>,
+    /// The configured environments, in order (empty without Argo CD tracking).
+    pub environments: Vec<String>,
+    /// Where "deployed" is judged (null without Argo CD tracking).
+    pub deploy_environment: Option<String>,
+    /// Whether any environment of an included repo is not `deployed` yet.
+    pub any_pending: bool,
+}
+
+impl From<&ReleaseView> for DeploymentStatusList {
+    fn from(v: &ReleaseView) -> Self {
+        let Some(d) = &v.deployment else {
+            return DeploymentStatusList {
+                statuses: Vec::new(),
+                environments: Vec::new(),
+                deploy_environment: None,
+                any_pending: false,
+            };
+        };
+        let statuses = v
+            .repos
+            .iter()
+            .filter(|r| !r.excluded)
+            .map(|r| RepoDeploymentJson {
+                repo_id: r.id,
+                repo_name: r.change.repo_name.clone(),
+                environments: d
+                    .environments
+                    .iter()
+                    .filter_map(|env| d.of(r.id, env).map(|row| (env.clone(), row.into())))
+                    .collect(),
+            })
+            .collect();
+        DeploymentStatusList {
+            statuses,
+            environments: d.environments.clone(),
+            deploy_environment: Some(d.deploy_environment.clone()),
+            any_pending: v.deployment_pending(),
+        }
+    }
+}
+
 /// What the gathering found, answered on creation.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GatheredJson {
@@ -272,6 +440,9 @@ pub struct ReleaseDetail {
     pub deploy_order: DeployOrderJson,
     /// CI counts.
     pub ci_summary: CiSummaryJson,
+    /// Deployment counts per environment, in the configuration's order; null when Argo CD
+    /// tracking is not configured.
+    pub deployment_summary: Option<Vec<EnvironmentSummaryJson>>,
     /// GitHub organisation.
     pub org: String,
     /// Only on creation: what the gathering skipped.
@@ -290,6 +461,9 @@ impl From<&ReleaseView> for ReleaseDetail {
                 warnings: v.deploy_order.warnings.clone(),
             },
             ci_summary: v.ci_summary().into(),
+            deployment_summary: v
+                .deployment_summary()
+                .map(|all| all.into_iter().map(Into::into).collect()),
             org: v.org.clone(),
             gathered: None,
         }
@@ -346,11 +520,17 @@ pub struct ReleaseSummary {
     pub qa_approved_by: Option<String>,
     /// CI counts.
     pub ci_summary: CiSummaryJson,
+    /// Deployment counts per environment; null when Argo CD tracking is not configured.
+    pub deployment_summary: Option<Vec<EnvironmentSummaryJson>>,
 }
 
 impl ReleaseSummary {
-    /// The list line of `s`, with its CI counts.
-    pub fn new(s: &ReleaseSummaryRecord, ci: CiSummary) -> Self {
+    /// The list line of `s`, with its CI and deployment counts.
+    pub fn new(
+        s: &ReleaseSummaryRecord,
+        ci: CiSummary,
+        deployment: Option<Vec<EnvironmentSummary>>,
+    ) -> Self {
         let r = &s.release;
         ReleaseSummary {
             id: r.id.to_string(),
@@ -364,6 +544,7 @@ impl ReleaseSummary {
             dev_approved_by: r.sign_offs.dev.as_ref().map(|x| x.by.name.clone()),
             qa_approved_by: r.sign_offs.qa.as_ref().map(|x| x.by.name.clone()),
             ci_summary: ci.into(),
+            deployment_summary: deployment.map(|all| all.into_iter().map(Into::into).collect()),
         }
     }
 }

@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approve, revoke))
         .routes(routes!(history))
         .routes(routes!(ci_status))
+        .routes(routes!(deployment_status))
         .routes(routes!(events))
         .routes(routes!(all_events))
 }
@@ -85,11 +86,30 @@ async fn list_releases(
     let page = state.engine.list_releases(&filter).await?;
     let ids: Vec<_> = page.releases.iter().map(|r| r.release.id.clone()).collect();
     let ci = state.engine.ci_summaries(&ids).await?;
+    let included: Vec<_> = page
+        .releases
+        .iter()
+        .map(|r| {
+            (
+                r.release.id.clone(),
+                u32::try_from(r.repo_count).unwrap_or(0),
+            )
+        })
+        .collect();
+    let mut deployment = state.engine.deployment_summaries(&included).await?;
     Ok(axum::Json(ReleaseList {
         releases: page
             .releases
             .iter()
-            .map(|r| ReleaseSummary::new(r, ci.get(&r.release.id).copied().unwrap_or_default()))
+            .map(|r| {
+                ReleaseSummary::new(
+                    r,
+                    ci.get(&r.release.id).copied().unwrap_or_default(),
+                    deployment
+                        .as_mut()
+                        .map(|d| d.remove(&r.release.id).unwrap_or_default()),
+                )
+            })
             .collect(),
         next_cursor: page.next_cursor,
     }))
@@ -266,6 +286,19 @@ async fn ci_status(
 ) -> Result<axum::Json<CiStatusList>, ApiError> {
     let view = state.engine.release(&id).await?;
     Ok(axum::Json(CiStatusList::from(&view)))
+}
+
+/// Where every included repo runs in each Argo CD environment, from the stored reads (no call
+/// to Argo CD is made for the request). Environments are empty when tracking is off.
+#[utoipa::path(get, path = "/api/releases/{id}/deployment-status", tag = "releases", params(("id" = String, Path, description = "Release id")),
+    responses((status = 200, body = DeploymentStatusList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn deployment_status(
+    _user: CurrentUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<DeploymentStatusList>, ApiError> {
+    let view = state.engine.release(&id).await?;
+    Ok(axum::Json(DeploymentStatusList::from(&view)))
 }
 
 /// Server-sent events: `event: release` whenever anything about the release changes.

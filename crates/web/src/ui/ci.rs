@@ -75,6 +75,8 @@ pub(crate) struct CiRow {
     pub merge_commit: String,
     pub started: Option<super::release::When>,
     pub completed: Option<super::release::When>,
+    /// The version in each environment, in order: the rest of the trace.
+    pub deploy: Vec<super::deploy::DeployBadge>,
 }
 
 impl CiRow {
@@ -86,6 +88,7 @@ impl CiRow {
             merge_commit: c.merge_commit_sha.chars().take(7).collect(),
             started: c.started_at.map(|t| super::release::When::new(t, now)),
             completed: c.completed_at.map(|t| super::release::When::new(t, now)),
+            deploy: Vec::new(),
         }
     }
 }

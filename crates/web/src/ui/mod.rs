@@ -6,6 +6,7 @@
 
 pub mod assets;
 mod ci;
+mod deploy;
 pub mod form;
 pub mod markdown;
 pub mod release;

@@ -6,6 +6,7 @@
 //! (`data-api="METHOD /api/…"`) and keeps the page live; without it, everything still works.
 
 use super::ci::{CiBadge, CiRow};
+use super::deploy::{DeployBadge, EnvCount};
 use super::form::SignedForm;
 use super::{
     Layout, ago, error_page, html, layout, markdown, require_session, see_other, sentence, utc,
@@ -86,6 +87,8 @@ struct RepoRow {
     excluded: bool,
     depends_on: Vec<String>,
     ci: Option<CiBadge>,
+    /// One cell per environment (empty without deployment tracking).
+    deploy: Vec<DeployBadge>,
     error: Option<String>,
 }
 
@@ -131,6 +134,10 @@ struct ShowPage {
     included: usize,
     ci_rows: Vec<CiRow>,
     ci_active: bool,
+    /// The environments, in order (empty without deployment tracking).
+    environments: Vec<String>,
+    /// `prod 7/12 deployed`, per environment.
+    deploy_counts: Vec<EnvCount>,
     levels: Vec<Vec<String>>,
     cycle: Option<String>,
     warnings: Vec<String>,
@@ -330,6 +337,15 @@ fn show_page(
                 excluded: x.excluded,
                 depends_on: x.depends_on.clone(),
                 ci: view.ci_of(x.id).map(CiBadge::new),
+                deploy: view
+                    .deployment
+                    .iter()
+                    .flat_map(|d| {
+                        d.environments
+                            .iter()
+                            .map(|env| DeployBadge::new(env, d.of(x.id, env), now))
+                    })
+                    .collect(),
                 error: repo_error
                     .as_ref()
                     .filter(|(id, _)| *id == x.id)
@@ -367,7 +383,30 @@ fn show_page(
             .repos
             .iter()
             .filter(|x| !x.excluded)
-            .filter_map(|x| Some(CiRow::new(&x.change.repo_name, view.ci_of(x.id)?, now)))
+            .filter_map(|x| {
+                let mut row = CiRow::new(&x.change.repo_name, view.ci_of(x.id)?, now);
+                row.deploy = view
+                    .deployment
+                    .iter()
+                    .flat_map(|d| {
+                        d.environments
+                            .iter()
+                            .map(|env| DeployBadge::new(env, d.of(x.id, env), now))
+                    })
+                    .collect();
+                Some(row)
+            })
+            .collect(),
+        environments: view
+            .deployment
+            .as_ref()
+            .map(|d| d.environments.clone())
+            .unwrap_or_default(),
+        deploy_counts: view
+            .deployment_summary()
+            .unwrap_or_default()
+            .iter()
+            .map(EnvCount::new)
             .collect(),
         ci_active: view
             .repos
