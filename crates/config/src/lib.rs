@@ -124,7 +124,8 @@ impl Config {
         warnings
     }
 
-    /// The extra checks `serve` needs: in `dev` mode a `server.listen` on a loopback address.
+    /// The extra checks `serve` needs: in `dev` mode a `server.listen` on a loopback address;
+    /// a token for every Argo CD environment.
     pub fn validate_for_serve(&self) -> Result<(), ConfigErrors> {
         let mut problems = problem::Problems::default();
         match self.auth.mode {
@@ -136,6 +137,17 @@ impl Config {
                 ),
             ),
             _ => {}
+        }
+        if let Some(argocd) = &self.argocd {
+            for (name, env) in &argocd.environments {
+                if env.token.is_none() {
+                    problems.push(
+                        format!("argocd.environments.{name}.token"),
+                        "is required to serve: an Argo CD API token of an account allowed \
+                         `applications, get` (or give `token_file`)",
+                    );
+                }
+            }
         }
         problems.into_result(())
     }

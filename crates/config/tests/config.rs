@@ -876,6 +876,12 @@ fn validate_for_serve() {
         no_env(),
     );
     assert!(c.validate_for_serve().is_ok());
+
+    // Argo CD environments need their token to serve (check-config names each one missing).
+    let argo = "argocd:\n  environments:\n    qa: {url: \"https://qa.example.com\", token: t}\n    prod: {url: \"https://p.example.com\"}\n";
+    let errors = ok(argo, no_env()).validate_for_serve().unwrap_err();
+    problem(&errors, "argocd.environments.prod.token");
+    assert_eq!(errors.0.len(), 1, "{errors}");
 }
 
 // ---------------------------------------------------------------- secrets stay secret
