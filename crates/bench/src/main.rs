@@ -17,6 +17,7 @@ mod p1;
 mod p3;
 mod p4;
 mod p6;
+mod p7;
 mod table;
 
 use clap::Parser;
@@ -68,7 +69,13 @@ pub struct Scenario {
 }
 
 /// Every scenario, in table order.
-const SCENARIOS: &[&Scenario] = &[&p1::SCENARIO, &p3::SCENARIO, &p4::SCENARIO, &p6::SCENARIO];
+const SCENARIOS: &[&Scenario] = &[
+    &p1::SCENARIO,
+    &p3::SCENARIO,
+    &p4::SCENARIO,
+    &p6::SCENARIO,
+    &p7::SCENARIO,
+];
 
 fn selected(only: &[String]) -> anyhow::Result<Vec<&'static Scenario>> {
     if only.is_empty() {

@@ -522,11 +522,13 @@ impl DeployTracker {
             return rec;
         }
         // The list has no per-resource health: a newly degraded app is read on its own once,
-        // for the degraded resource's own words.
+        // for the degraded resource's own words (and then that is the one extra request).
         let single;
+        let mut read_alone = listed.is_none();
         let app = if listed.is_some() && app.status.health.status == "Degraded" {
             match env.client.application(&rec.app_name).await {
                 Ok(one) => {
+                    read_alone = true;
                     single = one;
                     reading = deploy::read(&single, source, None, &repo);
                     &single
@@ -541,8 +543,13 @@ impl DeployTracker {
         };
         // The live workload: rollout counts while rolling out (and once more when it ends),
         // and the image for apps whose version is the image's tag.
-        let wants_live =
-            rolling || deploy::needs_live_workload(app, source) || rec.rollout.is_some();
+        // At most one request beyond the list per changing app: an app read on its own for
+        // its health is not read again for its workload, unless its version is the image's.
+        let wants_live = if read_alone {
+            deploy::needs_live_workload(app, source)
+        } else {
+            rolling || deploy::needs_live_workload(app, source) || rec.rollout.is_some()
+        };
         let mut rollout: Option<Rollout> = None;
         if let Some(resource) = deploy::workload_of(app, &repo).filter(|_| wants_live) {
             match env.client.live_resource(&rec.app_name, resource).await {

@@ -8,9 +8,11 @@ use crate::app;
 use anyhow::Context;
 use rand::Rng as _;
 use shipyard_config::{
-    ApiTokenConfig, AuthMode, Config, DevUser, GithubConfig, MattermostConfig, RepoFilter, Secret,
+    ApiTokenConfig, ArgocdConfig, ArgocdEnvironment, AuthMode, Config, DevUser, GithubConfig,
+    MattermostConfig, RepoFilter, Secret, VersionSource,
 };
 use shipyard_core::Role;
+use shipyard_sim::argocd::{AppKind, ArgoCdOptions as SimArgoOptions, ArgoCdSim, SimApp};
 use shipyard_sim::github::{SimGithub, seed_demo};
 use shipyard_sim::mattermost::SimMattermost;
 use std::net::SocketAddr;
@@ -124,6 +126,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let (mut config, tokens) = demo_config(&sim, &github_token, addr, db_url);
     let chat = DemoChat::start().await?;
     config.mattermost = Some(chat.config());
+    let argo = DemoArgo::start(&sim.repo_names()).await?;
+    config.argocd = Some(argo.config());
     if let Some(secret) = config
         .github
         .as_ref()
@@ -166,6 +170,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!(
         "    type `@{DEMO_BOT} help` there as one of the demo people and watch the bot answer"
     );
+    for (env, sim, _) in &argo.envs {
+        println!("  Simulated Argo CD for {env} at {}", sim.url());
+    }
     let builds = match &first {
         Ok(v) => {
             println!(
@@ -176,7 +183,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             );
             println!(
                 "  Its pull requests for {} merge in a moment, and their builds run in the \
-                 simulated GitHub Actions (watch the CI/CD section).",
+                 simulated GitHub Actions (watch the CI/CD section); the charts then roll out \
+                 in the simulated Argo CDs, qa → uat → prod (watch the environment columns).",
                 DEMO_BUILDS.map(|b| b.repo).join(", ")
             );
             release_pulls(v)
@@ -203,6 +211,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
 
     let play = async {
         play_builds(&sim, &builds).await;
+        play_rollouts(&argo, &builds).await;
         std::future::pending::<()>().await;
     };
     tokio::select! {
@@ -216,7 +225,140 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     sim.shutdown().await;
     chat.sim.shutdown().await;
+    for (_, sim, _) in argo.envs {
+        sim.shutdown().await;
+    }
     Ok(())
+}
+
+/// The demo's environments, in deploy order.
+const DEMO_ENVIRONMENTS: [&str; 3] = ["qa", "uat", "prod"];
+
+/// The build whose rollout degrades in uat.
+const DEGRADES_IN_UAT: &str = "payments";
+
+/// One simulated Argo CD per environment, each running every repo's app at an older version.
+struct DemoArgo {
+    /// Environment, the instance and its token.
+    envs: Vec<(&'static str, ArgoCdSim, String)>,
+}
+
+impl DemoArgo {
+    async fn start(repos: &[String]) -> anyhow::Result<DemoArgo> {
+        let mut envs = Vec::new();
+        for env in DEMO_ENVIRONMENTS {
+            let token = format!(
+                "{}.{}.{}",
+                random_token("h"),
+                random_token("p"),
+                random_token("s")
+            );
+            let sim = ArgoCdSim::start(SimArgoOptions::new(env, &token))
+                .await
+                .with_context(|| format!("starting the simulated Argo CD for {env}"))?;
+            for repo in repos {
+                let build = DEMO_BUILDS.iter().find(|b| b.repo == repo);
+                let (kind, version) = match build {
+                    Some(b) => (
+                        match b.repo {
+                            "payments" => AppKind::MultiSource,
+                            "user-service" => AppKind::GitPath,
+                            _ => AppKind::HelmRepo,
+                        },
+                        previous_version(b.chart_version),
+                    ),
+                    None => (AppKind::HelmRepo, "1.0.0".to_owned()),
+                };
+                sim.add_app(
+                    SimApp::new(&format!("{repo}-{env}"), "platform", repo, &version).kind(kind),
+                );
+            }
+            envs.push((env, sim, token));
+        }
+        Ok(DemoArgo { envs })
+    }
+
+    fn config(&self) -> ArgocdConfig {
+        ArgocdConfig {
+            poll_interval: std::time::Duration::from_secs(3),
+            cache_ttl: std::time::Duration::from_secs(2),
+            deploy_environment: "prod".into(),
+            environments: self
+                .envs
+                .iter()
+                .map(|(env, sim, token)| {
+                    (
+                        (*env).to_owned(),
+                        ArgocdEnvironment {
+                            url: sim.url(),
+                            token: Some(Secret::new(token.clone())),
+                            cf_client_id: None,
+                            cf_client_secret: None,
+                            app_suffix: format!("-{env}"),
+                            project: Some("platform".into()),
+                            app_namespace: None,
+                        },
+                    )
+                })
+                .collect(),
+            version_source: VersionSource::Auto,
+            overrides: Default::default(),
+            webhook_secret: None,
+            selector: None,
+        }
+    }
+}
+
+/// `3.0.7` → `3.0.6` (the version that ran before the release).
+fn previous_version(version: &str) -> String {
+    match version.rsplit_once('.') {
+        Some((head, patch)) => match patch.parse::<u32>() {
+            Ok(n) if n > 0 => format!("{head}.{}", n - 1),
+            _ => format!("{head}.0"),
+        },
+        None => version.to_owned(),
+    }
+}
+
+/// Rolls the charts the demo's builds published out, environment by environment over about
+/// a minute, as Argo CD would after a sync: qa, then uat (where one of them degrades and stays
+/// there), then prod.
+async fn play_rollouts(argo: &DemoArgo, builds: &[(DemoBuild, u64)]) {
+    let pause = |secs| tokio::time::sleep(std::time::Duration::from_secs(secs));
+    let step = std::time::Duration::from_secs(2);
+    let published: Vec<DemoBuild> = builds
+        .iter()
+        .map(|(b, _)| *b)
+        .filter(|b| !b.keeps_running)
+        .collect();
+    pause(5).await;
+    for (env, sim, _) in &argo.envs {
+        let mut rollouts = Vec::new();
+        for b in &published {
+            let app = format!("{}-{env}", b.repo);
+            if b.repo == DEGRADES_IN_UAT && *env == "prod" {
+                continue;
+            }
+            if b.repo == DEGRADES_IN_UAT && *env == "uat" {
+                sim.set_target(&app, b.chart_version);
+                pause(2).await;
+                sim.start_sync(&app);
+                pause(4).await;
+                sim.progress(&app, 1);
+                pause(4).await;
+                sim.degrade(
+                    &app,
+                    &format!("Deployment \"{}\" exceeded its progress deadline", b.repo),
+                );
+                continue;
+            }
+            rollouts.push(sim.roll_out(&app, b.chart_version, step));
+        }
+        for r in rollouts {
+            let _ = r.await;
+        }
+        pause(4).await;
+    }
 }
 
 /// The bot's username in the demo.

@@ -28,7 +28,9 @@ fn jwt_like() -> String {
 
 async fn argo(env: &str) -> (ArgoCdSim, String) {
     let token = jwt_like();
-    let sim = ArgoCdSim::start(SimOptions::new(env, &token)).await.unwrap();
+    let sim = ArgoCdSim::start(SimOptions::new(env, &token))
+        .await
+        .unwrap();
     sim.add_app(SimApp::new(
         &format!("billing-{env}"),
         "payments",
@@ -162,7 +164,10 @@ both_backends!(
         let (_, detail) = server.get("viewer", &format!("/api/releases/{id}")).await;
         assert_eq!(detail["deployment_summary"][0]["mismatch"], 1, "{detail:#}");
         let (_, list) = server.get("viewer", "/api/releases").await;
-        assert_eq!(list["releases"][0]["deployment_summary"][1]["environment"], "prod");
+        assert_eq!(
+            list["releases"][0]["deployment_summary"][1]["environment"],
+            "prod"
+        );
         assert_eq!(list["releases"][0]["deployment_summary"][1]["mismatch"], 1);
 
         // qa deploys; nothing reads it before the hour is up, unless Argo CD hints.
@@ -173,7 +178,8 @@ both_backends!(
         let (_, still) = server.get("viewer", &path).await;
         assert_eq!(state(&still, "qa"), "mismatch", "no read without a hint");
 
-        let body = r#"{"app":"billing-qa","revision":"1.1.940","health":"Healthy","sync":"Synced"}"#;
+        let body =
+            r#"{"app":"billing-qa","revision":"1.1.940","health":"Healthy","sync":"Synced"}"#;
         let (s, refused) = hint(&server, Some("wrong"), body).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{refused}");
         assert_eq!(refused["error"]["code"], "unauthenticated", "{refused}");
@@ -196,12 +202,17 @@ both_backends!(
         assert!(qa.requests().total() > qa_gets_before);
 
         // A hint is only a hint: a body claiming what Argo CD does not say changes nothing.
-        let lie = r#"{"app":"billing-prod","revision":"1.1.940","health":"Healthy","sync":"Synced"}"#;
+        let lie =
+            r#"{"app":"billing-prod","revision":"1.1.940","health":"Healthy","sync":"Synced"}"#;
         let (s, _) = hint(&server, Some(&secret), lie).await;
         assert_eq!(s, StatusCode::ACCEPTED);
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let (_, after) = server.get("viewer", &path).await;
-        assert_eq!(state(&after, "prod"), "mismatch", "read from Argo CD, not from the hint");
+        assert_eq!(
+            state(&after, "prod"),
+            "mismatch",
+            "read from Argo CD, not from the hint"
+        );
         // An app no release tracks is accepted and ignored.
         let (s, unknown) = hint(&server, Some(&secret), r#"{"app":"nobody-qa"}"#).await;
         assert_eq!((s, &unknown["tracked"]), (StatusCode::ACCEPTED, &json!(0)));
