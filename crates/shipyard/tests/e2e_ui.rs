@@ -5,7 +5,8 @@
 //! are wrong); repos are excluded and given dependencies on its page, which changes the sign-offs
 //! and the deploy order; two people holding the two roles sign it off; the release page and the
 //! list follow changes made by others without a reload, without wiping what is being typed;
-//! HTML typed into the notes stays text; and the CI badges follow GitHub's webhooks live.
+//! HTML typed into the notes stays text; the CI badges follow GitHub's webhooks live; and the
+//! environment columns follow a rollout in a simulated Argo CD.
 //!
 //! People sign in through dev-mode auth ([`DEV_USERS`]); "other clients" are either a second
 //! browser or the API tokens of `common::USERS`. Waits poll the page up to [`WAIT`]; nothing is
@@ -998,4 +999,155 @@ async fn ci_badges_follow_webhooks_live() {
     assert_not_reloaded(&browser).await;
     browser.close().await;
     server.stop().await;
+}
+
+/// 9. Deployment columns follow a rollout in the simulated Argo CD live: once CI published the
+///    chart, the qa and prod cells of the repo show the version that runs; a rollout in qa turns
+///    the qa cell to rolling out and then deployed, and the head's count with it, without a
+///    reload; a cell's details show on focus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_columns_follow_a_rollout_live() {
+    use shipyard_sim::argocd::{ArgoCdOptions, ArgoCdSim, SimApp};
+    Browser::require();
+    let token = format!(
+        "{}.{}.{}",
+        shipyard::demo::random_token("h"),
+        shipyard::demo::random_token("p"),
+        shipyard::demo::random_token("s")
+    );
+    let mut sims = Vec::new();
+    for env in ["qa", "prod"] {
+        let sim = ArgoCdSim::start(ArgoCdOptions::new(env, &token))
+            .await
+            .unwrap();
+        sim.add_app(SimApp::new(
+            &format!("billing-{env}"),
+            "payments",
+            "billing",
+            "1.1.939",
+        ));
+        sims.push((env, sim));
+    }
+    let environments = sims
+        .iter()
+        .map(|(env, sim)| {
+            (
+                (*env).to_owned(),
+                shipyard_config::ArgocdEnvironment {
+                    url: sim.url(),
+                    token: Some(shipyard_config::Secret::new(token.clone())),
+                    cf_client_id: None,
+                    cf_client_secret: None,
+                    app_suffix: format!("-{env}"),
+                    project: None,
+                    app_namespace: None,
+                },
+            )
+        })
+        .collect();
+    let server = start_server_with(move |c| {
+        c.ci.poll_interval = Duration::from_secs(1);
+        c.argocd = Some(shipyard_config::ArgocdConfig {
+            poll_interval: Duration::from_secs(1),
+            cache_ttl: Duration::from_secs(0),
+            deploy_environment: "prod".into(),
+            environments,
+            version_source: shipyard_config::VersionSource::Auto,
+            overrides: Default::default(),
+            webhook_secret: None,
+            selector: None,
+        });
+    })
+    .await;
+    let pr = server.sim.open_pr("billing", "uat", "master", "Release");
+    let id = create_release(&server).await;
+    let browser = start_browser().await;
+    sign_in(&browser, &server.base, "onlooker").await;
+    browser
+        .goto(&format!("{}/releases/{id}", server.base))
+        .await;
+    const QA: &str = "var el = document.querySelector('#repos tr[data-repo=\"billing\"] [data-deploy][data-env=\"qa\"]');
+                      return el ? [el.getAttribute('data-deploy'), el.getAttribute('aria-label')] : null;";
+    assert_eq!(
+        js(&browser, QA).await,
+        json!(["waiting", "qa: ⏳ waiting"]),
+        "no chart yet"
+    );
+    wait_live(&browser).await;
+    set_marker(&browser).await;
+
+    let sha = server.sim.merge_pr("billing", pr);
+    server
+        .sim
+        .successful_build("billing", "general.yaml", "master", &sha, "1.1.940");
+    let (status, body) = server
+        .post("dev", &format!("/api/releases/{id}/refresh"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_value(
+        &browser,
+        "the version running in qa",
+        QA,
+        json!(["mismatch", "qa: ⚠️ 1.1.939"]),
+    )
+    .await;
+    wait_value(
+        &browser,
+        "the head's count",
+        "return text('#deploy-counts [data-env=\"qa\"]');",
+        json!("qa 0/3 deployed (1 mismatch)"),
+    )
+    .await;
+
+    let qa = &sims[0].1;
+    let rollout = qa.roll_out("billing-qa", "1.1.940", Duration::from_millis(1500));
+    wait_true(
+        &browser,
+        "the rollout under way",
+        "var el = document.querySelector('#repos tr[data-repo=\"billing\"] [data-deploy][data-env=\"qa\"]');
+         return !!el && el.getAttribute('data-deploy') === 'rolling_out';",
+    )
+    .await;
+    rollout.await.unwrap();
+    wait_value(
+        &browser,
+        "qa runs the new version",
+        QA,
+        json!(["deployed", "qa: ✅ 1.1.940"]),
+    )
+    .await;
+    wait_value(
+        &browser,
+        "the head's count",
+        "return text('#deploy-counts [data-env=\"qa\"]');",
+        json!("qa 1/3 deployed"),
+    )
+    .await;
+    // The trace row shows the same, after the chart version.
+    assert_eq!(
+        js(
+            &browser,
+            "return [text('#ci tr[data-repo=\"billing\"] td[data-label=\"Chart version\"]'),
+                     document.querySelector('#ci tr[data-repo=\"billing\"] [data-trace=\"qa\"] [data-deploy]').getAttribute('data-deploy')];"
+        )
+        .await,
+        json!(["1.1.940", "deployed"])
+    );
+    // Details on focus: sync, health and when it was read.
+    let details = js(
+        &browser,
+        "var el = document.querySelector('#repos tr[data-repo=\"billing\"] [data-deploy][data-env=\"qa\"]');
+         el.focus();
+         var d = el.querySelector('.dep-details');
+         return [getComputedStyle(d).display, d.textContent.indexOf('Synced') >= 0,
+                 d.textContent.indexOf('Healthy') >= 0, d.textContent.indexOf('Checked') >= 0];",
+    )
+    .await;
+    assert_eq!(details, json!(["block", true, true, true]));
+    assert_not_reloaded(&browser).await;
+    browser.close().await;
+    server.stop().await;
+    for (_, sim) in sims {
+        sim.shutdown().await;
+    }
 }
