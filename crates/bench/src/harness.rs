@@ -175,6 +175,28 @@ impl Server {
         Ok((status, value))
     }
 
+    /// `GET {path}` as the bench user; the status and the JSON answer.
+    pub async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Value)> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = resp.status();
+        let value = resp
+            .json()
+            .await
+            .with_context(|| format!("reading the answer to GET {path}"))?;
+        Ok((status, value))
+    }
+
+    /// The bench user's API token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// Stops the server and waits for it; its error, if it failed.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         if let Some(s) = self.stop.take() {

@@ -8,12 +8,13 @@
 //! - [`table`]: the rows and how they are printed.
 //! - [`harness`]: the simulated GitHub and the real server on a throw-away SQLite database.
 //! - [`browser`]: headless Chromium through ChromeDriver, shared with the end-to-end tests.
-//! - one module per scenario ([`p1`], [`p3`], …), each exposing a `SCENARIO`.
+//! - one module per scenario ([`p1`], [`p2`], [`p3`], …), each exposing a `SCENARIO`.
 
 #[path = "../../shipyard/tests/common/browser.rs"]
 mod browser;
 mod harness;
 mod p1;
+mod p2;
 mod p3;
 mod p4;
 mod p6;
@@ -71,6 +72,7 @@ pub struct Scenario {
 /// Every scenario, in table order.
 const SCENARIOS: &[&Scenario] = &[
     &p1::SCENARIO,
+    &p2::SCENARIO,
     &p3::SCENARIO,
     &p4::SCENARIO,
     &p6::SCENARIO,
