@@ -495,24 +495,33 @@ impl Engine {
         kind: SignOffKind,
     ) -> Result<ReleaseView, EngineError> {
         let allow_same_user = self.inner.settings.allow_same_user;
-        self.mutate(caller, id, |c| {
-            let mut approval = c.approval();
-            let fp = c.release.content_fingerprint.clone();
-            let outcome = approval.approve(
-                kind,
-                &c.caller.actor,
-                &c.caller.roles,
-                &fp,
-                c.now,
-                allow_same_user,
-            )?;
-            if outcome != SignOffOutcome::Unchanged {
-                c.record(HistoryDetails::approved(kind, fp));
-                c.set_approval(approval);
-            }
-            Ok(())
-        })
-        .await
+        let view = self
+            .mutate(caller, id, |c| {
+                let mut approval = c.approval();
+                let fp = c.release.content_fingerprint.clone();
+                let outcome = approval.approve(
+                    kind,
+                    &c.caller.actor,
+                    &c.caller.roles,
+                    &fp,
+                    c.now,
+                    allow_same_user,
+                )?;
+                if outcome != SignOffOutcome::Unchanged {
+                    c.record(HistoryDetails::approved(kind, fp));
+                    c.set_approval(approval);
+                }
+                Ok(())
+            })
+            .await?;
+        // Signed off after Argo CD already runs every repo in the deploy environment: it is
+        // deployed now (nothing else would tell, the rows are parked).
+        if view.release.status == ReleaseStatus::Approved
+            && self.deploy_if_complete(&view.release.id).await?
+        {
+            return self.release(id).await;
+        }
+        Ok(view)
     }
 
     /// Withdraws the `kind` sign-off.

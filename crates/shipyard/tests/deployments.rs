@@ -696,3 +696,48 @@ both_backends!(
         w.finish().await;
     }
 );
+
+both_backends!(
+    a_release_signed_off_after_prod_runs_it_turns_deployed_at_the_sign_off,
+    |backend| async move {
+        let repos = &REPOS[..1];
+        let w = world(backend, repos, |_| EnvSetup::plain()).await;
+        let id = release_built(&w, repos, false).await;
+        for env in ENVS {
+            sync_started(&w, env, repos);
+            sync_finished(&w, env, repos);
+        }
+        w.advance(POLL);
+        let round = w.tick().await;
+        assert!(
+            round.deployed_releases.is_empty(),
+            "pending: sign-offs come first"
+        );
+        assert_eq!(
+            w.engine.release(&id).await.unwrap().release.status,
+            ReleaseStatus::Pending
+        );
+        assert!(
+            w.rows(&id).await.iter().all(|r| r.next_check_at.is_none()),
+            "deployed everywhere: parked"
+        );
+        w.engine
+            .approve(&caller("dev", &[Role::DevApprover]), &id, SignOffKind::Dev)
+            .await
+            .unwrap();
+        let view = w
+            .engine
+            .approve(&caller("qa", &[Role::QaApprover]), &id, SignOffKind::Qa)
+            .await
+            .unwrap();
+        assert_eq!(view.release.status, ReleaseStatus::Deployed);
+        let h = history(&w, &id).await;
+        let statuses: Vec<&serde_json::Value> = h
+            .iter()
+            .filter(|(a, ..)| a == "status_changed")
+            .map(|(_, _, d)| &d["to"])
+            .collect();
+        assert_eq!(statuses, ["approved", "deployed"]);
+        w.finish().await;
+    }
+);

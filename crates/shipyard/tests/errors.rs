@@ -562,6 +562,7 @@ async fn every_api_route_is_described_and_refuses_strangers() {
         ("delete", "/api/releases/{id}/approve/{kind}"),
         ("get", "/api/releases/{id}/history"),
         ("get", "/api/releases/{id}/ci-status"),
+        ("get", "/api/releases/{id}/deployment-status"),
         ("get", "/api/releases/{id}/events"),
         ("get", "/api/events"),
         ("get", "/api/me"),
