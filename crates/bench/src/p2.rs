@@ -15,7 +15,6 @@ use crate::{Scenario, ScenarioFuture, Size};
 use anyhow::{Context, bail, ensure};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shipyard::demo::random_token;
 use shipyard_config::{ArgocdConfig, ArgocdEnvironment, Secret, VersionSource};
 use shipyard_sim::argocd::{ArgoCdOptions as SimOptions, ArgoCdSim, SimApp};
 use shipyard_sim::github::seed_scale;
@@ -122,22 +121,13 @@ fn rows(p: Params, shipyard: &Load, trivial: &Load, bytes: usize) -> Vec<Row> {
     ]
 }
 
-fn jwt_like() -> String {
-    format!(
-        "{}.{}.{}",
-        random_token("h"),
-        random_token("p"),
-        random_token("s")
-    )
-}
-
 async fn measure(p: Params) -> anyhow::Result<(Load, Load, usize)> {
     let sim = Sim::start().await?;
     seed_scale(&sim.github, p.repos, p.repos, "uat", "master");
     let mut argo = Vec::new();
     let mut environments = Vec::new();
     for env in ENVS {
-        let token = jwt_like();
+        let token = shipyard_sim::argocd::random_api_token();
         let instance = ArgoCdSim::start(SimOptions::new(env, &token)).await?;
         for i in 1..=p.repos {
             let name = format!("svc-{i:04}");

@@ -20,7 +20,6 @@ use crate::table::{Row, Verdict, millis, ratio};
 use crate::{Scenario, ScenarioFuture, Size};
 use anyhow::{Context, ensure};
 use serde_json::json;
-use shipyard::demo::random_token;
 use shipyard_config::{ArgocdConfig, ArgocdEnvironment, Secret, VersionSource};
 use shipyard_engine::{Caller, Engine, EngineSettings, ManualClock, NewRelease};
 use shipyard_sim::argocd::{ArgoCdOptions as SimOptions, ArgoCdSim, SimApp};
@@ -172,15 +171,6 @@ fn rows(p: Params, m: &Measured) -> Vec<Row> {
     ]
 }
 
-fn jwt_like() -> String {
-    format!(
-        "{}.{}.{}",
-        random_token("h"),
-        random_token("p"),
-        random_token("s")
-    )
-}
-
 fn admin() -> Caller {
     Caller {
         actor: shipyard_core::Actor {
@@ -198,7 +188,7 @@ async fn measure(p: Params) -> anyhow::Result<Measured> {
     let mut argo = BTreeMap::new();
     let mut environments = Vec::new();
     for env in ENVS {
-        let token = jwt_like();
+        let token = shipyard_sim::argocd::random_api_token();
         let instance = ArgoCdSim::start(SimOptions::new(env, &token)).await?;
         for name in &names {
             instance.add_app(SimApp::new(&format!("{name}-{env}"), "platform", name, OLD));

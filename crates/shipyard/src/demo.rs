@@ -247,12 +247,7 @@ impl DemoArgo {
     async fn start(repos: &[String]) -> anyhow::Result<DemoArgo> {
         let mut envs = Vec::new();
         for env in DEMO_ENVIRONMENTS {
-            let token = format!(
-                "{}.{}.{}",
-                random_token("h"),
-                random_token("p"),
-                random_token("s")
-            );
+            let token = shipyard_sim::argocd::random_api_token();
             let sim = ArgoCdSim::start(SimArgoOptions::new(env, &token))
                 .await
                 .with_context(|| format!("starting the simulated Argo CD for {env}"))?;

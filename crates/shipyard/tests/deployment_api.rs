@@ -16,18 +16,8 @@ use shipyard_sim::argocd::{ArgoCdOptions as SimOptions, ArgoCdSim, SimApp};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-fn jwt_like() -> String {
-    use shipyard::demo::random_token;
-    format!(
-        "{}.{}.{}",
-        random_token("h"),
-        random_token("p"),
-        random_token("s")
-    )
-}
-
 async fn argo(env: &str) -> (ArgoCdSim, String) {
-    let token = jwt_like();
+    let token = shipyard_sim::argocd::random_api_token();
     let sim = ArgoCdSim::start(SimOptions::new(env, &token))
         .await
         .unwrap();

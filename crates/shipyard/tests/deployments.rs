@@ -44,16 +44,6 @@ const REPOS: [(&str, AppKind, &str, &str); 3] = [
     ("search", AppKind::GitPath, "3.1.0", "3.1.1"),
 ];
 
-fn jwt_like() -> String {
-    use shipyard::demo::random_token;
-    format!(
-        "{}.{}.{}",
-        random_token("h"),
-        random_token("p"),
-        random_token("s")
-    )
-}
-
 fn caller(name: &str, roles: &[Role]) -> Caller {
     Caller {
         actor: Actor {
@@ -162,7 +152,7 @@ async fn world(
     let mut environments = Vec::new();
     for env in ENVS {
         let s = setup(env);
-        let argo_token = jwt_like();
+        let argo_token = shipyard_sim::argocd::random_api_token();
         let cf_id = format!("{}.access", shipyard::demo::random_token("cf"));
         let cf_secret = shipyard::demo::random_token("cfs");
         let mut options = SimOptions::new(env, &argo_token);

@@ -1009,12 +1009,7 @@ async fn ci_badges_follow_webhooks_live() {
 async fn deployment_columns_follow_a_rollout_live() {
     use shipyard_sim::argocd::{ArgoCdOptions, ArgoCdSim, SimApp};
     Browser::require();
-    let token = format!(
-        "{}.{}.{}",
-        shipyard::demo::random_token("h"),
-        shipyard::demo::random_token("p"),
-        shipyard::demo::random_token("s")
-    );
+    let token = shipyard_sim::argocd::random_api_token();
     let mut sims = Vec::new();
     for env in ["qa", "prod"] {
         let sim = ArgoCdSim::start(ArgoCdOptions::new(env, &token))

@@ -58,6 +58,17 @@ pub use render::{git_revision, values_revision};
 
 use state::{App, State};
 
+/// A fresh random API token shaped like Argo CD's (three dot-separated base64url parts, as a
+/// JWT), which [`ArgoCdOptions::token`] accepts.
+pub fn random_api_token() -> String {
+    use base64::Engine as _;
+    let part = || {
+        let bytes: [u8; 18] = rand::random();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    format!("{}.{}.{}", part(), part(), part())
+}
+
 /// How one simulated Argo CD instance is reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArgoCdOptions {
