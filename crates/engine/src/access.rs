@@ -28,6 +28,8 @@ pub struct Readiness {
     pub github_org: Option<String>,
     /// The chat bot of this process, when it runs one.
     pub chat: Option<crate::chat::ChatStatus>,
+    /// How this process last read each Argo CD environment, when `argocd` is configured.
+    pub argocd: Option<Vec<crate::deploy::EnvironmentHealth>>,
 }
 
 impl Engine {
@@ -110,6 +112,7 @@ impl Engine {
             database_error: self.store().ready().await.err().map(|e| e.to_string()),
             github_org: self.org().map(str::to_owned),
             chat: self.chat_progress().status(),
+            argocd: self.deploy_health(),
         }
     }
 

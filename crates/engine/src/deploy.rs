@@ -166,6 +166,19 @@ struct EnvMemory {
     resume_at: AtomicI64,
     /// The last full list answer.
     cache: Mutex<Option<CachedList>>,
+    /// Whether the last list call succeeded (`None` before the first), and its error.
+    last: Mutex<Option<Result<(), String>>>,
+}
+
+/// How the tracker last fared with one environment, for readiness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentHealth {
+    /// The environment.
+    pub environment: String,
+    /// Whether its last read succeeded; `None` before the first.
+    pub reachable: Option<bool>,
+    /// Why the last read failed.
+    pub error: Option<String>,
 }
 
 /// What the tracker keeps in memory, owned by the engine.
@@ -377,6 +390,7 @@ impl DeployTracker {
         let listed = match self.list(env, memory, &rows, now).await {
             Ok(listed) => {
                 memory.failures.store(0, Ordering::SeqCst);
+                *memory.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(Ok(()));
                 listed
             }
             Err(e) => {
@@ -388,6 +402,8 @@ impl DeployTracker {
                 tracing::warn!(environment = %env_name, error = %e, retry_in_secs = wait, "Argo CD could not be read");
                 outcome.failed = true;
                 let message = e.to_string();
+                *memory.last.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(Err(message.clone()));
                 for rec in rows {
                     outcome.checked += 1;
                     let old = rec.clone();
@@ -729,6 +745,32 @@ impl Engine {
     pub fn deploy(&self) -> Option<DeployTracker> {
         let state = self.inner.deploy.clone()?;
         Some(DeployTracker::new(self.clone(), state))
+    }
+
+    /// How each environment fared at its last read (configuration order); `None` without
+    /// `argocd`.
+    pub fn deploy_health(&self) -> Option<Vec<EnvironmentHealth>> {
+        let state = self.inner.deploy.as_ref()?;
+        Some(
+            state
+                .options
+                .environments
+                .iter()
+                .map(|env| {
+                    let last = state.memory.get(&env.name).and_then(|m| {
+                        m.last
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .clone()
+                    });
+                    EnvironmentHealth {
+                        environment: env.name.clone(),
+                        reachable: last.as_ref().map(Result::is_ok),
+                        error: last.and_then(Result::err),
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// The deployment options, when `argocd` is configured.

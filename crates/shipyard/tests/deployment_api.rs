@@ -151,6 +151,23 @@ both_backends!(
         assert_eq!(read["statuses"][0]["repo_name"], "billing");
         assert_eq!(read["any_pending"], true);
 
+        let ready: Value = server
+            .http
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ready["argocd"],
+            json!([
+                {"environment": "qa", "reachable": true, "error": null},
+                {"environment": "prod", "reachable": true, "error": null}
+            ]),
+            "{ready:#}"
+        );
         let (_, detail) = server.get("viewer", &format!("/api/releases/{id}")).await;
         assert_eq!(detail["deployment_summary"][0]["mismatch"], 1, "{detail:#}");
         let (_, list) = server.get("viewer", "/api/releases").await;
@@ -233,6 +250,16 @@ both_backends!(
         );
         let (_, list) = server.get("viewer", "/api/releases").await;
         assert_eq!(list["releases"][0]["deployment_summary"], Value::Null);
+        let ready: Value = server
+            .http
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ready["argocd"], Value::Null);
         let (s, off) = hint(&server, Some("anything"), r#"{"app":"billing"}"#).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{off}");
         server.stop().await;

@@ -629,6 +629,27 @@ both_backends!(
         assert_eq!(prod.state(), DeployState::Mismatch, "{prod:?}");
         assert_eq!(prod.current_version.as_deref(), Some("1.1.939"));
         assert!(w.env("qa").requests().cloudflare_rejected >= 1);
+        // Readiness names the environments Shipyard cannot read.
+        let health = w.engine.deploy_health().unwrap();
+        let reachable: Vec<_> = health
+            .iter()
+            .map(|h| (h.environment.as_str(), h.reachable))
+            .collect();
+        assert_eq!(
+            reachable,
+            [
+                ("qa", Some(false)),
+                ("uat", Some(false)),
+                ("prod", Some(true))
+            ]
+        );
+        assert!(
+            health[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("Cloudflare Access")
+        );
         w.finish().await;
     }
 );

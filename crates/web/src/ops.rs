@@ -40,6 +40,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 .to_owned(),
         );
     }
+    // An Argo CD that cannot be read leaves the service ready: deployments show `unknown`.
+    for env in readiness.argocd.iter().flatten() {
+        if let Some(e) = &env.error {
+            problems.push(format!("Argo CD {}: {e}", env.environment));
+        }
+    }
     let ready = readiness.database_error.is_none();
     let status = if ready {
         StatusCode::OK
@@ -61,6 +67,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 "sender_rounds": c.sender_rounds,
                 "summary_rounds": c.summary_rounds,
             })),
+            "argocd": readiness.argocd.map(|envs| envs.iter().map(|e| json!({
+                "environment": e.environment,
+                "reachable": e.reachable,
+                "error": e.error,
+            })).collect::<Vec<_>>()),
             "problems": problems,
         })),
     )
