@@ -59,6 +59,16 @@ async fn hint(server: &TestServer, secret: Option<&str>, body: &str) -> (StatusC
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+async fn readyz(server: &TestServer) -> Value {
+    let resp = server
+        .http
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    resp.json().await.unwrap()
+}
+
 fn state<'a>(body: &'a Value, env: &str) -> &'a Value {
     &body["statuses"][0]["environments"][env]["state"]
 }
@@ -151,15 +161,7 @@ both_backends!(
         assert_eq!(read["statuses"][0]["repo_name"], "billing");
         assert_eq!(read["any_pending"], true);
 
-        let ready: Value = server
-            .http
-            .get(format!("{}/readyz", server.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = readyz(&server).await;
         assert_eq!(
             ready["argocd"],
             json!([
@@ -250,15 +252,7 @@ both_backends!(
         );
         let (_, list) = server.get("viewer", "/api/releases").await;
         assert_eq!(list["releases"][0]["deployment_summary"], Value::Null);
-        let ready: Value = server
-            .http
-            .get(format!("{}/readyz", server.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = readyz(&server).await;
         assert_eq!(ready["argocd"], Value::Null);
         let (s, off) = hint(&server, Some("anything"), r#"{"app":"billing"}"#).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{off}");
