@@ -472,6 +472,10 @@ impl Engine {
             }
         }
         let version = tx.save_release(&change.release).await?;
+        if change.release.status == ReleaseStatus::Cancelled {
+            // A cancelled release is not followed in Argo CD any more.
+            tx.park_release_deploy_checks(&id).await?;
+        }
         for h in &change.history {
             tx.append_history(&id, h).await?;
         }

@@ -21,7 +21,7 @@ use shipyard_engine::ci::CiOptions;
 use shipyard_engine::ci_rules::CiSettings;
 use shipyard_engine::deploy::{DeployOptions, DeployTracker};
 use shipyard_engine::{
-    Caller, DeployStatusRecord, Engine, EngineSettings, ManualClock, NewRelease,
+    Caller, DeployStatusRecord, Engine, EngineSettings, ManualClock, NewRelease, ReleasePatch,
 };
 use shipyard_sim::argocd::{
     AppKind, ArgoCdOptions as SimOptions, ArgoCdSim, CloudflareAccess, Rejection, SimApp,
@@ -253,6 +253,17 @@ async fn world(
 /// Creates the release (with a chat channel), merges every PR and lets CI publish each repo's
 /// chart: deployment tracking starts.
 async fn release_built(w: &World, repos: &[(&str, AppKind, &str, &str)], approve: bool) -> String {
+    let id = release_merged(w, repos, approve).await;
+    let ci = w.engine.ci().unwrap();
+    ci.tick().await.unwrap();
+    let rows = w.rows(&id).await;
+    assert_eq!(rows.len(), repos.len() * ENVS.len(), "{rows:#?}");
+    id
+}
+
+/// Creates the release, merges every PR and builds each chart; CI tracking has started but
+/// has not read the runs yet.
+async fn release_merged(w: &World, repos: &[(&str, AppKind, &str, &str)], approve: bool) -> String {
     let admin = caller("admin", &[Role::Admin]);
     let created = w
         .engine
@@ -284,11 +295,23 @@ async fn release_built(w: &World, repos: &[(&str, AppKind, &str, &str)], approve
             .successful_build(name, "general.yaml", "master", &sha, chart);
     }
     w.engine.refresh(&admin, &id).await.unwrap();
-    let ci = w.engine.ci().unwrap();
-    ci.tick().await.unwrap();
-    let rows = w.rows(&id).await;
-    assert_eq!(rows.len(), repos.len() * ENVS.len(), "{rows:#?}");
     id
+}
+
+async fn cancel(w: &World, id: &str) {
+    let view = w
+        .engine
+        .update_release(
+            &caller("admin", &[Role::Admin]),
+            id,
+            ReleasePatch {
+                status: Some("cancelled".into()),
+                ..ReleasePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(view.release.status, ReleaseStatus::Cancelled);
 }
 
 /// Rolls `repos` out in `env`: the new target, a sync that starts, and one that finishes.
@@ -749,6 +772,54 @@ both_backends!(
             .map(|(_, _, d)| &d["to"])
             .collect();
         assert_eq!(statuses, ["approved", "deployed"]);
+        w.finish().await;
+    }
+);
+
+both_backends!(
+    a_cancelled_release_is_not_followed_any_more,
+    |backend| async move {
+        let w = world(backend, &REPOS, |_| EnvSetup::plain()).await;
+        let id = release_built(&w, &REPOS, true).await;
+        w.advance(POLL);
+        assert!(w.tick().await.checked > 0, "followed while approved");
+        cancel(&w, &id).await;
+        assert!(w.rows(&id).await.iter().all(|r| r.next_check_at.is_none()));
+        w.reset_counts();
+        sync_started(&w, "qa", &REPOS);
+        assert_eq!(
+            w.engine.deploy_hint("billing-qa").await.unwrap(),
+            0,
+            "hint ignored"
+        );
+        for _ in 0..3 {
+            w.advance(POLL);
+            let round = w.tick().await;
+            assert_eq!(round.checked, 0);
+        }
+        for env in ENVS {
+            assert_eq!(w.env(env).requests().total(), 0, "{env}");
+        }
+        w.finish().await;
+    }
+);
+
+both_backends!(
+    a_chart_built_after_the_release_was_cancelled_is_shown_but_not_followed,
+    |backend| async move {
+        let repos = &REPOS[..1];
+        let w = world(backend, repos, |_| EnvSetup::plain()).await;
+        let id = release_merged(&w, repos, false).await;
+        cancel(&w, &id).await;
+        w.engine.ci().unwrap().tick().await.unwrap();
+        let rows = w.rows(&id).await;
+        assert_eq!(rows.len(), ENVS.len(), "{rows:#?}");
+        for row in &rows {
+            assert_eq!(row.expected_version.as_deref(), Some(repos[0].3));
+            assert_eq!(row.next_check_at, None, "{row:#?}");
+        }
+        w.advance(POLL);
+        assert_eq!(w.tick().await.checked, 0);
         w.finish().await;
     }
 );

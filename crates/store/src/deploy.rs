@@ -242,9 +242,12 @@ fn into_records(raw: Vec<RawDeployStatus>) -> Result<Vec<DeployStatusRecord>, St
 
 // A new expected version (a new chart from CI) starts the row over: due at once, milestones
 // kept (they name the version they were recorded for). The same version again changes nothing.
+// A cancelled release records the chart but is not followed.
 const START_SQLITE: &str = "INSERT INTO repo_deploy_status \
     (repo_id, environment, release_id, repo_name, app_name, expected_version, state, \
-     next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+     CASE WHEN EXISTS (SELECT 1 FROM releases WHERE id = $3 AND status = 'cancelled') \
+       THEN NULL ELSE $8 END) \
     ON CONFLICT (repo_id, environment) DO UPDATE SET \
       expected_version = excluded.expected_version, app_name = excluded.app_name, \
       state = excluded.state, next_check_at = excluded.next_check_at, lease_until = NULL, \
@@ -254,7 +257,9 @@ const START_SQLITE: &str = "INSERT INTO repo_deploy_status \
 
 const START_POSTGRES: &str = "INSERT INTO repo_deploy_status \
     (repo_id, environment, release_id, repo_name, app_name, expected_version, state, \
-     next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     next_check_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+     CASE WHEN EXISTS (SELECT 1 FROM releases WHERE id = $3 AND status = 'cancelled') \
+       THEN NULL ELSE $8 END) \
     ON CONFLICT (repo_id, environment) DO UPDATE SET \
       expected_version = excluded.expected_version, app_name = excluded.app_name, \
       state = excluded.state, next_check_at = excluded.next_check_at, lease_until = NULL, \
@@ -289,9 +294,16 @@ const SELECT_BY_REPO: &str = concat!(
     " FROM repo_deploy_status WHERE repo_id = $1 ORDER BY environment"
 );
 
+// A cancelled release is not followed any more, whatever Argo CD announces.
 const DUE_FOR_APP: &str = "UPDATE repo_deploy_status SET next_check_at = $2 \
     WHERE app_name = $1 AND expected_version IS NOT NULL \
-      AND (next_check_at IS NULL OR next_check_at > $2)";
+      AND (next_check_at IS NULL OR next_check_at > $2) \
+      AND NOT EXISTS (SELECT 1 FROM releases r \
+        WHERE r.id = repo_deploy_status.release_id AND r.status = 'cancelled')";
+
+const PARK_RELEASE: &str = "UPDATE repo_deploy_status SET next_check_at = NULL, \
+    version = version + 1 \
+    WHERE release_id = $1 AND next_check_at IS NOT NULL";
 
 // A repo deployed in every environment is not due again until something changes; rows another
 // instance holds a lease on are left to it.
@@ -520,6 +532,20 @@ impl Store {
 }
 
 impl Tx {
+    /// Parks every row of `release` (a cancelled release is not read again; a read in flight
+    /// ends with a version conflict); returns how many.
+    pub async fn park_release_deploy_checks(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<u64, StoreError> {
+        on_tx!(self, c => sqlx::query(PARK_RELEASE)
+            .bind(release.as_str())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(StoreError::from)
+    }
+
     /// Starts (or restarts, for a new chart) tracking `repo` in each of `apps` (environment,
     /// application): due at once. A row already expecting `expected_version` for the same app
     /// is left alone. Returns how many rows were written.
