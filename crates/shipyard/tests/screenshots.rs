@@ -80,16 +80,21 @@ async fn screenshots_of_the_demo() {
     browser.client.set_window_size(1280, 2300).await.unwrap();
     browser.goto(&release).await;
     browser.wait_for("#repos").await;
-    // The demo plays its builds for about half a minute; the page follows them live.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    // The demo plays its builds for about half a minute, then rolls the charts out qa → uat →
+    // prod; the page follows both live.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(180);
     while browser
         .find("#ci tr[data-repo=\"payments\"][data-ci=\"success\"]")
         .await
         .is_none()
+        || browser
+            .find("#repos [data-env=\"prod\"][data-deploy=\"deployed\"]")
+            .await
+            .is_none()
     {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the demo's builds did not finish"
+            "the demo's builds and rollouts did not get to prod"
         );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
