@@ -12,15 +12,19 @@
 //! - [`api`]: the endpoints (org repos, compare, pulls) and the GraphQL overview query.
 //! - [`actions`]: GitHub Actions runs and jobs (conditional on the caller's ETags), and job logs
 //!   streamed from the host GitHub redirects to, without the token.
+//! - [`dashboard`]: what the pull-request dashboard needs: the PR, its comments (every page),
+//!   commit statuses, reviews, a collaborator's permission, reactions.
 //! - [`webhook`]: `X-Hub-Signature-256` verification.
 
 pub mod actions;
 pub mod api;
+pub mod dashboard;
 pub mod transport;
 pub mod webhook;
 
 pub use actions::{Conditional, Job, JobLog, LogRead, WorkflowRun};
 pub use api::{BranchOverview, CompareResult, OrgRepo};
+pub use dashboard::{CommitStatus, IssueComment, NewCommitStatus, PullRequest, PullReview};
 pub use transport::{GitHub, GitHubOptions, RequestStats};
 
 use std::time::Duration;

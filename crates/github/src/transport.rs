@@ -28,8 +28,12 @@ pub struct GitHubOptions {
     pub retry_base: Duration,
     /// Longest retry delay.
     pub retry_cap: Duration,
-    /// A rate limit that resets sooner than this is waited out; a later one fails the call.
+    /// Rate-limit waiting one call may do in all; a limit that would take longer fails the
+    /// call with [`GithubError::RateLimited`].
     pub max_rate_limit_wait: Duration,
+    /// First pause after a secondary rate limit that names no time (no `retry-after`, no
+    /// exhausted `x-ratelimit-remaining`); doubles for each further one in the same call.
+    pub secondary_rate_limit_wait: Duration,
     /// Shortest pause after a rate-limit answer.
     pub rate_limit_floor: Duration,
     /// Time limit for one attempt.
@@ -57,6 +61,7 @@ impl GitHubOptions {
             retry_cap: Duration::from_secs(8),
             max_rate_limit_wait: Duration::from_secs(10),
             rate_limit_floor: Duration::ZERO,
+            secondary_rate_limit_wait: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             etag_cache_entries: 4096,
             clock: Arc::new(SystemClock),
@@ -180,6 +185,8 @@ enum Attempt {
     Done(Answer),
     Retry(String),
     Limited { until: u64 },
+    /// A secondary rate limit that says for how long only in words.
+    Secondary,
 }
 
 impl GitHub {
@@ -401,6 +408,21 @@ impl GitHub {
         }))
     }
 
+    /// Any method with an optional JSON body (writes: POST, PATCH, DELETE).
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, GithubError> {
+        let bytes = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| GithubError::Decode(e.to_string()))?
+            .map(bytes::Bytes::from);
+        self.exchange(method, url, bytes, None).await
+    }
+
     /// POST a JSON body (GraphQL).
     pub(crate) async fn post_json(
         &self,
@@ -426,9 +448,9 @@ impl GitHub {
         etag: Option<&str>,
     ) -> Result<Answer, GithubError> {
         let mut failures = 0u32;
-        let mut limit_waits = 0u32;
+        let mut waits = Waits::default();
         loop {
-            self.wait_for_rate_limit(&mut limit_waits).await?;
+            self.wait_for_rate_limit(&mut waits).await?;
             let attempt =
                 {
                     let _permit =
@@ -442,6 +464,13 @@ impl GitHub {
                 Attempt::Limited { until } => {
                     self.inner.rate_limited.fetch_add(1, Ordering::Relaxed);
                     self.block_until(until);
+                }
+                Attempt::Secondary => {
+                    self.inner.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    let base = self.inner.opts.secondary_rate_limit_wait.as_secs().max(1);
+                    let pause = base.saturating_mul(1 << waits.secondary.min(10));
+                    waits.secondary += 1;
+                    self.block_until(self.now() + pause);
                 }
                 Attempt::Retry(reason) => {
                     failures += 1;
@@ -508,6 +537,9 @@ impl GitHub {
         if let Some(until) = rate_limit_until(self.now(), status, &headers, &body) {
             return Attempt::Limited { until };
         }
+        if is_secondary_rate_limit(status, &body) {
+            return Attempt::Secondary;
+        }
         if status.is_server_error() {
             return Attempt::Retry(format!("GitHub answered {status}"));
         }
@@ -550,8 +582,9 @@ impl GitHub {
         }
     }
 
-    /// Waits out a short rate-limit pause; a long one fails the call at once.
-    async fn wait_for_rate_limit(&self, waits: &mut u32) -> Result<(), GithubError> {
+    /// Waits out a rate-limit pause while the call's waiting stays within
+    /// `max_rate_limit_wait`; a longer one fails the call at once.
+    async fn wait_for_rate_limit(&self, waits: &mut Waits) -> Result<(), GithubError> {
         let until = self.inner.blocked_until.load(Ordering::SeqCst);
         let now = self.now();
         if until <= now {
@@ -561,12 +594,13 @@ impl GitHub {
             return Ok(());
         }
         let wait = Duration::from_secs(until - now);
-        if wait > self.inner.opts.max_rate_limit_wait || *waits >= 3 {
+        if waits.waited + wait > self.inner.opts.max_rate_limit_wait || waits.count >= MAX_WAITS {
             return Err(GithubError::RateLimited {
                 reset_in_secs: until - now,
             });
         }
-        *waits += 1;
+        waits.count += 1;
+        waits.waited += wait;
         tokio::time::sleep(wait).await;
         Ok(())
     }
@@ -580,6 +614,29 @@ impl GitHub {
             .max(1);
         Duration::from_millis(rand::random_range(ceiling / 2..=ceiling))
     }
+}
+
+/// Rate-limit pauses one call sits through at most (a limit answered again and again with
+/// `retry-after: 0` must not loop forever).
+const MAX_WAITS: u32 = 8;
+
+/// What one call has waited for rate limits so far.
+#[derive(Default)]
+struct Waits {
+    count: u32,
+    waited: Duration,
+    secondary: u32,
+}
+
+/// A 403/429 whose message names a secondary rate limit but gives no time to wait.
+fn is_secondary_rate_limit(status: StatusCode, body: &[u8]) -> bool {
+    if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
+        return false;
+    }
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("message")?.as_str().map(str::to_ascii_lowercase))
+        .is_some_and(|m| m.contains("secondary rate limit"))
 }
 
 /// When an answer says the rate limit is exhausted, the unix time it resets.
