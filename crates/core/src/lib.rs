@@ -16,6 +16,7 @@
 //! - [`history`]: the append-only history actions.
 //! - [`ci`], [`chart`]: CI statuses and the chart version in a build log.
 //! - [`deploy`]: Argo CD's answers read: running version, rollout counts, the one-word state.
+//! - [`dashboard`]: the PR dashboard comment: state, renderer, size rule, statuses, commands.
 //! - [`clock`]: time as a trait, so tests move it by hand.
 
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod change;
 pub mod chart;
 pub mod ci;
 pub mod clock;
+pub mod dashboard;
 pub mod deploy;
 pub mod history;
 pub mod ids;
