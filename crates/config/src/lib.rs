@@ -37,6 +37,7 @@
 mod build;
 mod env;
 mod model;
+pub mod pr_dashboard;
 mod problem;
 mod raw;
 mod schema;
@@ -50,6 +51,9 @@ pub use model::{
     ApiTokenConfig, ApprovalsConfig, ArgocdConfig, ArgocdEnvironment, AuthConfig, AuthMode,
     ChatTiming, CiConfig, Config, DatabaseConfig, DevUser, GithubConfig, MattermostConfig,
     OidcConfig, RepoFilter, RoleMapping, ServerConfig, VersionSource,
+};
+pub use pr_dashboard::{
+    DASHBOARD_CONFIG_FILE, DashboardConfigError, load_dashboard_config, parse_dashboard_config,
 };
 pub use problem::{ConfigErrors, ConfigProblem};
 pub use secret::Secret;
