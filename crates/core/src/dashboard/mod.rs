@@ -25,7 +25,9 @@ pub use comment::{
     ParsedComment, StateProblem, is_dashboard_for, marker, parse_comment, short_sha,
 };
 pub use config::{CommandDef, DashboardConfig, Requirement};
-pub use render::{escape_cell, render, render_fitting};
+pub use render::{
+    RELEASE_MARKER, escape_cell, is_release_comment, render, render_fitting, render_release,
+};
 pub use status::{
     MAX_DESCRIPTION_CHARS, commit_status_for, stage_of_context, status_context, status_from_commit,
 };

@@ -31,6 +31,41 @@ pub fn render(state: &DashboardState, stages: &[StageDef]) -> String {
     } else {
         out.push_str(&format!("## ⚙️ Commit Dashboard {}\n", escape_cell(short)));
     }
+    render_body(&mut out, state, stages);
+    out
+}
+
+/// The marker on the first line of the comment `shipyard serve` keeps on a release's pull
+/// request (one per pull request, whichever release last moved it).
+pub const RELEASE_MARKER: &str = "<!-- shipyard-release -->";
+
+/// Whether `body` is a release comment: [`RELEASE_MARKER`] is its first line.
+pub fn is_release_comment(body: &str) -> bool {
+    body.lines()
+        .next()
+        .is_some_and(|first| first.trim_end_matches('\r') == RELEASE_MARKER)
+}
+
+/// The comment on a release's pull request: the same table, history and state as a commit
+/// dashboard, under a heading naming the release (`title`, plain text) and a link to its page.
+pub fn render_release(
+    state: &DashboardState,
+    stages: &[StageDef],
+    title: &str,
+    link: &str,
+) -> String {
+    let mut out = String::new();
+    out.push_str(RELEASE_MARKER);
+    out.push('\n');
+    out.push_str(&format!("## 🚢 {}\n", escape_cell(title)));
+    out.push_str(&labelled_link("Open the release in Shipyard", link));
+    out.push_str("\n\n");
+    render_body(&mut out, state, stages);
+    out
+}
+
+/// Table, history and the encoded state, shared by both kinds of comment.
+fn render_body(out: &mut String, state: &DashboardState, stages: &[StageDef]) {
     out.push_str("| Stage | Status | Output | Time |\n|---|---|---|---|\n");
     let pending = StageState::default();
     for def in stages {
@@ -64,7 +99,6 @@ pub fn render(state: &DashboardState, stages: &[StageDef]) -> String {
     out.push_str(STATE_OPEN);
     out.push_str(&encode_state(state));
     out.push_str(STATE_CLOSE);
-    out
 }
 
 /// Base64 of the state's JSON. Serialising these types cannot fail (every map key is a
@@ -174,6 +208,11 @@ pub fn escape_cell(text: &str) -> String {
 /// (`(`, `)`, whitespace, `|`, `<`, `>`, `\`, `"`, backticks, controls) percent-encoded; any
 /// other link is shown as escaped text, since a `javascript:` or relative link is not a run.
 pub(super) fn markdown_link(link: &str) -> String {
+    labelled_link("run", link)
+}
+
+/// [`markdown_link`] with another label (plain text, no brackets).
+fn labelled_link(label: &str, link: &str) -> String {
     if !is_http(link) {
         return escape_cell(link);
     }
@@ -191,7 +230,7 @@ pub(super) fn markdown_link(link: &str) -> String {
             url.push(c);
         }
     }
-    format!("[run]({url})")
+    format!("[{label}]({url})")
 }
 
 /// Whether `link` is an absolute http(s) URL with something after the scheme.

@@ -901,3 +901,43 @@ fn mutated_bodies_never_panic_and_what_reads_round_trips() {
     // Mutations that miss the state leave it readable: the property is exercised.
     assert!(read > 100, "{read}");
 }
+
+#[test]
+fn a_release_comment_has_its_marker_heading_link_and_the_same_table() {
+    let stages = vec![
+        StageDef::new("dev-signoff", "Dev sign-off"),
+        StageDef::new("ci", "CI"),
+    ];
+    let mut state = DashboardState::new("0123456789abcdef0123456789abcdef01234567", 7);
+    state.stages.insert(
+        "ci".into(),
+        StageState {
+            status: StageStatus::Success,
+            note: Some("chart 1.4.2".into()),
+            link: Some("https://github.example/acme/api/actions/runs/9".into()),
+            ..StageState::default()
+        },
+    );
+    let body = render_release(
+        &state,
+        &stages,
+        "Release uat → master | pending",
+        "https://shipyard.example/releases/abc",
+    );
+    assert!(is_release_comment(&body), "{body}");
+    assert!(!is_release_comment(&format!("quoted\n{body}")));
+    assert!(
+        !is_dashboard_for(&body, &state.sha),
+        "not a commit dashboard"
+    );
+    assert!(
+        body.contains("## 🚢 Release uat → master \\| pending\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("\n[Open the release in Shipyard](https://shipyard.example/releases/abc)\n"),
+        "{body}"
+    );
+    assert!(body.contains("| Dev sign-off | ⏳ pending |"), "{body}");
+    assert!(body.contains("| CI | ✅ success — chart 1.4.2 | [run](https://github.example/acme/api/actions/runs/9) |"), "{body}");
+}
