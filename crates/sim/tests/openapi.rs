@@ -1,5 +1,7 @@
 //! The simulated REST answers validate against GitHub's published OpenAPI description: the
-//! 200 response schema of each operation the simulation serves, from `@octokit/openapi`.
+//! 200 response schema of each operation the simulation serves, the 201/200 schemas of its
+//! writes and the error schemas the description gives (422 validation failures, 404, 403), from
+//! `@octokit/openapi`.
 //!
 //! The description is not vendored (13 MB): `scripts/github-schemas` installs it under
 //! `target/github-schemas/`, or `SHIPYARD_GITHUB_OPENAPI` names the file. Without it the tests
@@ -132,17 +134,49 @@ fn pointer_segment(s: &str) -> String {
 
 /// A validator for the `application/json` body of `GET template`'s 200 response.
 fn validator(spec: &Spec, template: &str) -> Validator {
-    let reference = format!(
-        "{SPEC_URI}#/paths/{}/get/responses/200/content/application~1json/schema",
+    response_validator(spec, "get", template, 200)
+}
+
+/// A validator for the `application/json` body of `method template`'s `status` response
+/// (following the description's shared `#/components/responses/…` when it refers to one).
+fn response_validator(spec: &Spec, method: &str, template: &str, status: u16) -> Validator {
+    let response = format!(
+        "{SPEC_URI}#/paths/{}/{method}/responses/{status}",
         pointer_segment(template)
     );
+    let resolver = spec
+        .registry
+        .resolver(jsonschema::uri::from_str(SPEC_URI).unwrap());
+    let found = resolver
+        .lookup(&response[SPEC_URI.len()..])
+        .unwrap_or_else(|e| panic!("no {status} response for {method} {template}: {e}"));
+    let reference = match found.contents().get("$ref").and_then(Value::as_str) {
+        Some(shared) => format!("{SPEC_URI}{shared}/content/application~1json/schema"),
+        None => format!("{response}/content/application~1json/schema"),
+    };
     jsonschema::options()
         .with_draft(Draft::Draft202012)
         .with_registry(&spec.registry)
         .should_validate_formats(true)
         .offline()
         .build(&json!({ "$ref": reference }))
-        .unwrap_or_else(|e| panic!("no 200 JSON schema for GET {template}: {e}"))
+        .unwrap_or_else(|e| panic!("no {status} JSON schema for {method} {template}: {e}"))
+}
+
+/// Asserts that `body` is valid for `method template`'s `status` response.
+fn assert_valid(spec: &Spec, method: &str, template: &str, status: u16, body: &Value) {
+    let validator = response_validator(spec, method, template, status);
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("body{}: {}", e.instance_path(), describe(&e)))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} {template} {status} (description {}):\n{}\n{body}",
+        method.to_uppercase(),
+        spec.version,
+        errors.join("\n")
+    );
 }
 
 /// One schema violation, without the offending value when that is large.
@@ -228,6 +262,12 @@ impl<'s> Checker<'s> {
             "/repos/{owner}/{repo}/actions/runs/{run_id}",
             "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
             "/rate_limit",
+            "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+            "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+            "/repos/{owner}/{repo}/commits/{ref}/status",
+            "/repos/{owner}/{repo}/commits/{ref}/statuses",
+            "/repos/{owner}/{repo}/collaborators/{username}/permission",
         ];
         Checker {
             sim,
@@ -292,8 +332,52 @@ fn script(sim: &SimGithub) {
     sim.commit("svc", "spike", by("dev2", "wip", "src/spike.rs"));
     let spike = sim.open_pr("svc", "spike", "uat", "Spike");
     sim.close_pr("svc", spike);
-    sim.open_pr("svc", "uat", "master", "Release svc");
+    let release = sim.open_pr("svc", "uat", "master", "Release svc");
     script_actions(sim);
+    script_pull_activity(sim, feature, release);
+}
+
+/// What happens around pull requests: comments by people and by a bot, with and without
+/// reactions, one edited; statuses in every state on several contexts (one repeated in another
+/// case); reviews in every state; people with every role.
+fn script_pull_activity(sim: &SimGithub, merged: u64, open: u64) {
+    sim.add_comment("svc", merged, "dev1", "Looks good.");
+    sim.add_comment(
+        "svc",
+        open,
+        "github-actions[bot]",
+        "<!-- marker -->\n## Dashboard",
+    );
+    let asked = sim.add_comment("svc", open, "dev2", "/plan");
+    sim.set_comment_body("svc", asked, "/plan please");
+    sim.set_author_association("svc", "dev2", "CONTRIBUTOR");
+    let uat = sim.branch_head("svc", "uat").unwrap();
+    for (context, state) in [
+        ("ci/build", "pending"),
+        ("ci/lint", "success"),
+        ("CI/Build", "failure"),
+        ("deploy", "error"),
+    ] {
+        sim.add_status("svc", &uat, context, state);
+    }
+    for (login, state) in [
+        ("dev0", "COMMENTED"),
+        ("dev1", "CHANGES_REQUESTED"),
+        ("dev1", "APPROVED"),
+        ("dev2", "DISMISSED"),
+        ("github-actions[bot]", "PENDING"),
+    ] {
+        sim.add_review("svc", open, login, state);
+    }
+    for (login, role) in [
+        ("dev0", "admin"),
+        ("dev1", "maintain"),
+        ("dev2", "write"),
+        ("dev3", "triage"),
+        ("dev4", "read"),
+    ] {
+        sim.set_permission("svc", login, role);
+    }
 }
 
 /// Workflow runs in every state: queued, waiting, in progress with jobs, completed with each
@@ -360,6 +444,7 @@ async fn rest_answers_validate_against_githubs_openapi_description() {
         .collect();
     assert!(names.contains(&"svc".to_owned()), "{names:?}");
     let mut pulls_seen = (0, 0, 0);
+    let (mut comments_seen, mut reviews_seen, mut contexts_seen) = (0, 0, 0);
     for name in &names {
         checker
             .check("/repos/{owner}/{repo}", &format!("/repos/acme/{name}"))
@@ -408,6 +493,43 @@ async fn rest_answers_validate_against_githubs_openapi_description() {
                     &format!("/repos/acme/{name}/pulls/{number}"),
                 )
                 .await;
+            let comments = checker
+                .check(
+                    "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+                    &format!("/repos/acme/{name}/issues/{number}/comments?per_page=100"),
+                )
+                .await;
+            for comment in comments.as_array().unwrap() {
+                let id = comment["id"].as_u64().unwrap();
+                checker
+                    .check(
+                        "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+                        &format!("/repos/acme/{name}/issues/comments/{id}"),
+                    )
+                    .await;
+                comments_seen += 1;
+            }
+            let reviews = checker
+                .check(
+                    "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+                    &format!("/repos/acme/{name}/pulls/{number}/reviews?per_page=100"),
+                )
+                .await;
+            reviews_seen += reviews.as_array().unwrap().len();
+            let head = pull["head"]["sha"].as_str().unwrap();
+            let combined = checker
+                .check(
+                    "/repos/{owner}/{repo}/commits/{ref}/status",
+                    &format!("/repos/acme/{name}/commits/{head}/status"),
+                )
+                .await;
+            contexts_seen += combined["total_count"].as_u64().unwrap();
+            checker
+                .check(
+                    "/repos/{owner}/{repo}/commits/{ref}/statuses",
+                    &format!("/repos/acme/{name}/commits/{head}/statuses?per_page=100"),
+                )
+                .await;
             match (pull["state"].as_str(), pull["merged"].as_bool()) {
                 (Some("open"), _) => pulls_seen.0 += 1,
                 (Some("closed"), Some(true)) => pulls_seen.1 += 1,
@@ -444,6 +566,36 @@ async fn rest_answers_validate_against_githubs_openapi_description() {
     }
     assert_eq!(runs_seen, 10, "every scripted run was checked");
     checker.check("/rate_limit", "/rate_limit").await;
+    for login in [
+        "dev0",
+        "dev1",
+        "dev2",
+        "dev3",
+        "dev4",
+        "stranger",
+        "github-actions[bot]",
+    ] {
+        let answer = checker
+            .check(
+                "/repos/{owner}/{repo}/collaborators/{username}/permission",
+                &format!("/repos/acme/svc/collaborators/{login}/permission"),
+            )
+            .await;
+        assert_eq!(answer["user"]["login"], login, "{answer}");
+    }
+    checker
+        .check(
+            "/repos/{owner}/{repo}/commits/{ref}/status",
+            "/repos/acme/svc/commits/uat/status",
+        )
+        .await;
+    assert_eq!(comments_seen, 3, "every scripted comment was checked");
+    // The pending review is the token's own (github-actions[bot]), so it is listed too.
+    assert_eq!(reviews_seen, 5, "every scripted review was checked");
+    assert!(
+        contexts_seen >= 3,
+        "the statuses were checked: {contexts_seen}"
+    );
 
     // What the scripted repository promises was covered.
     let compare = checker
@@ -564,9 +716,176 @@ async fn the_description_rejects_broken_answers() {
         "unknown job status accepted"
     );
 
+    let comments_schema = validator(spec, "/repos/{owner}/{repo}/issues/{issue_number}/comments");
+    let (_, _, comments) = get(&sim, "/repos/acme/svc/issues/3/comments").await;
+    assert!(comments_schema.is_valid(&comments), "{comments}");
+    assert!(!comments.as_array().unwrap().is_empty());
+    let mut broken = comments.clone();
+    broken[0]["author_association"] = json!("BOT");
+    assert!(
+        !comments_schema.is_valid(&broken),
+        "unknown association accepted"
+    );
+    broken = comments.clone();
+    broken[0]["reactions"]
+        .as_object_mut()
+        .unwrap()
+        .remove("eyes");
+    assert!(
+        !comments_schema.is_valid(&broken),
+        "incomplete reactions accepted"
+    );
+    let combined_schema = validator(spec, "/repos/{owner}/{repo}/commits/{ref}/status");
+    let (_, _, combined) = get(&sim, "/repos/acme/svc/commits/uat/status").await;
+    assert!(combined_schema.is_valid(&combined), "{combined}");
+    broken = combined.clone();
+    broken["statuses"][0]["updated_at"] = json!("later");
+    assert!(!combined_schema.is_valid(&broken), "bad date-time accepted");
+
     let rate = validator(spec, "/rate_limit");
     assert!(!rate.is_valid(&json!({})));
     let pulls = validator(spec, "/repos/{owner}/{repo}/pulls");
     assert!(pulls.is_valid(&json!([])));
     assert!(!pulls.is_valid(&json!([{"number": 1}])));
+}
+
+/// The writes a pull-request bot makes, and the errors GitHub describes for them, validate
+/// against the description's 201/200, 422, 404 and 403 schemas.
+#[tokio::test]
+async fn writes_and_their_errors_validate_against_githubs_openapi_description() {
+    let spec = spec();
+    let sim = SimGithub::start("acme").await.unwrap();
+    script(&sim);
+    let open = 3;
+    let comments = "/repos/{owner}/{repo}/issues/{issue_number}/comments";
+    let comment = "/repos/{owner}/{repo}/issues/comments/{comment_id}";
+    let reactions = "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions";
+
+    let (status, h, created) = send(
+        &sim,
+        "POST",
+        &format!("/repos/acme/svc/issues/{open}/comments"),
+        Some(json!({"body": "<!-- shipyard-dashboard:abc1234 -->\nhello"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_valid(spec, "post", comments, 201, &created);
+    let id = created["id"].as_u64().unwrap();
+    assert_eq!(
+        header(&h, "location"),
+        format!("{}/repos/acme/svc/issues/comments/{id}", sim.url())
+    );
+    let path = format!("/repos/acme/svc/issues/comments/{id}");
+    let (status, _, edited) = send(&sim, "PATCH", &path, Some(json!({"body": "edited"}))).await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_valid(spec, "patch", comment, 200, &edited);
+
+    let react = format!("{path}/reactions");
+    let (status, _, new) = send(&sim, "POST", &react, Some(json!({"content": "eyes"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{new}");
+    assert_valid(spec, "post", reactions, 201, &new);
+    let (status, _, again) = send(&sim, "POST", &react, Some(json!({"content": "eyes"}))).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_valid(spec, "post", reactions, 200, &again);
+    let (_, _, with_reaction) = get(&sim, &path).await;
+    assert_valid(spec, "get", comment, 200, &with_reaction);
+    assert_eq!(with_reaction["reactions"]["eyes"], 1, "{with_reaction}");
+
+    let uat = sim.branch_head("svc", "uat").unwrap();
+    let (status, _, set) = send(
+        &sim,
+        "POST",
+        &format!("/repos/acme/svc/statuses/{uat}"),
+        Some(json!({
+            "state": "pending",
+            "context": "shipyard/apply",
+            "description": "running since 10:42 UTC",
+            "target_url": "https://github.example/acme/svc/actions/runs/1"
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{set}");
+    assert_valid(
+        spec,
+        "post",
+        "/repos/{owner}/{repo}/statuses/{sha}",
+        201,
+        &set,
+    );
+    let (_, _, listed) = get(&sim, &format!("/repos/acme/svc/commits/{uat}/statuses")).await;
+    assert_valid(
+        spec,
+        "get",
+        "/repos/{owner}/{repo}/commits/{ref}/statuses",
+        200,
+        &listed,
+    );
+
+    // 422s: too long, blank, a reaction GitHub does not have.
+    let long = "x".repeat(65_536);
+    for (method, path, template, body) in [
+        (
+            "POST",
+            format!("/repos/acme/svc/issues/{open}/comments"),
+            comments,
+            json!({"body": long}),
+        ),
+        (
+            "POST",
+            format!("/repos/acme/svc/issues/{open}/comments"),
+            comments,
+            json!({"body": ""}),
+        ),
+        ("PATCH", path.clone(), comment, json!({"body": long})),
+        (
+            "POST",
+            react.clone(),
+            reactions,
+            json!({"content": "smile"}),
+        ),
+    ] {
+        let (status, _, body) = send(&sim, method, &path, Some(body)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{method} {path}: {body}"
+        );
+        assert_eq!(body["message"], "Validation Failed", "{body}");
+        assert_valid(spec, &method.to_lowercase(), template, 422, &body);
+    }
+
+    // 404s where the description has them.
+    for (path, template) in [
+        ("/repos/acme/svc/issues/99/comments", comments),
+        ("/repos/acme/svc/issues/comments/1", comment),
+        (
+            "/repos/acme/svc/commits/0000000/status",
+            "/repos/{owner}/{repo}/commits/{ref}/status",
+        ),
+        (
+            "/repos/acme/svc/collaborators/not--a-login/permission",
+            "/repos/{owner}/{repo}/collaborators/{username}/permission",
+        ),
+    ] {
+        let (status, _, body) = get(&sim, path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert_valid(spec, "get", template, 404, &body);
+    }
+
+    // A read-only token: the 403 of creating a comment.
+    sim.set_read_only_token(true);
+    let (status, _, body) = send(
+        &sim,
+        "POST",
+        &format!("/repos/acme/svc/issues/{open}/comments"),
+        Some(json!({"body": "hi"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_valid(spec, "post", comments, 403, &body);
+    sim.set_read_only_token(false);
+
+    let (status, _, body) = send(&sim, "DELETE", &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(body, Value::Null);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER};
@@ -27,6 +27,9 @@ const WINDOW_SECS: u64 = 3600;
 
 const REST_DOCS: &str = "https://docs.github.com/rest";
 const RATE_DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
+
+/// Who a token acts as unless a test says otherwise: what a workflow's `GITHUB_TOKEN` is.
+pub(crate) const DEFAULT_TOKEN_LOGIN: &str = "github-actions[bot]";
 
 /// Wall-clock epoch seconds.
 pub(crate) fn now_epoch() -> u64 {
@@ -69,6 +72,10 @@ impl Bucket {
 #[derive(Debug)]
 pub(crate) struct Control {
     pub token: Option<String>,
+    /// Login the token belongs to: the author of what is written through the API.
+    pub token_login: String,
+    /// Every write is refused, as with a fork pull request's `GITHUB_TOKEN`.
+    pub read_only: bool,
     pub latency: Duration,
     pub faults: VecDeque<Fault>,
     pub fault_rate: Option<(f64, Fault)>,
@@ -84,6 +91,8 @@ impl Control {
         let now = now_epoch();
         Control {
             token: None,
+            token_login: DEFAULT_TOKEN_LOGIN.to_owned(),
+            read_only: false,
             latency: Duration::ZERO,
             faults: VecDeque::new(),
             fault_rate: None,
@@ -242,11 +251,16 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
 /// Middleware wrapped around every route.
 pub(crate) async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
+    // Routing sees the path without the sim's prefix and with `/repositories/{id}` spelt out;
+    // the record keeps what the client sent.
     let path = req.uri().path().to_owned();
-    let path_q = req
-        .uri()
+    let sent = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| req.uri().clone(), |o| o.0.clone());
+    let path_q = sent
         .path_and_query()
-        .map_or_else(|| path.clone(), |p| p.as_str().to_owned());
+        .map_or_else(|| sent.path().to_owned(), |p| p.as_str().to_owned());
     let if_none_match = req
         .headers()
         .get(IF_NONE_MATCH)
@@ -298,6 +312,18 @@ pub(crate) async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Ne
     response
 }
 
+/// GitHub's secondary-rate-limit answer, naming the request.
+fn secondary_limit_body(request_id: &str) -> Value {
+    json!({
+        "message": format!(
+            "You have exceeded a secondary rate limit. Please wait a few minutes before \
+             you try again. If you reach out to GitHub Support for help, please include \
+             the request ID {request_id}."
+        ),
+        "documentation_url": format!("{RATE_DOCS}#about-secondary-rate-limits")
+    })
+}
+
 fn fault_response(inner: &Inner, resource: RateResource, f: Fault, request_id: &str) -> Response {
     let now = now_epoch();
     let mut bucket = {
@@ -324,19 +350,18 @@ fn fault_response(inner: &Inner, resource: RateResource, f: Fault, request_id: &
             json_response(status, &body)
         }
         Fault::SecondaryRateLimit { retry_after_secs } => {
-            let body = json!({
-                "message": format!(
-                    "You have exceeded a secondary rate limit. Please wait a few minutes before \
-                     you try again. If you reach out to GitHub Support for help, please include \
-                     the request ID {request_id}."
-                ),
-                "documentation_url": format!("{RATE_DOCS}#about-secondary-rate-limits")
-            });
-            let mut r = json_response(StatusCode::FORBIDDEN, &body);
+            let mut r = json_response(StatusCode::FORBIDDEN, &secondary_limit_body(request_id));
             r.headers_mut()
                 .insert(RETRY_AFTER, hv(&retry_after_secs.to_string()));
             r
         }
+        Fault::SecondaryRateLimitWithoutRetryAfter => {
+            json_response(StatusCode::FORBIDDEN, &secondary_limit_body(request_id))
+        }
+        Fault::Forbidden(message) => json_response(
+            StatusCode::FORBIDDEN,
+            &payload::error(&message, REST_DOCS, 403),
+        ),
         Fault::Delay(_) => json_response(StatusCode::OK, &json!({})),
     };
     set_rate_headers(resp.headers_mut(), resource, bucket, request_id);
@@ -373,7 +398,16 @@ async fn handle(
         let Some(bucket) = charged else {
             return limited(inner, resource, request_id);
         };
-        let mut r = next.run(req).await;
+        let read_only = inner.ctl().read_only;
+        let mut r = if read_only && resource == RateResource::Core {
+            let doc = super::rest::write_doc(req.method(), req.uri().path());
+            json_response(
+                StatusCode::FORBIDDEN,
+                &payload::error("Resource not accessible by integration", doc, 403),
+            )
+        } else {
+            next.run(req).await
+        };
         set_rate_headers(r.headers_mut(), resource, bucket, request_id);
         return r;
     }

@@ -124,8 +124,17 @@ async fn record(State(inner): State<Arc<Inner>>, req: Request, next: Next) -> Re
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             (blob_error(status, "InternalError"), false)
         }
-        Some(Fault::RateLimited { .. } | Fault::SecondaryRateLimit { .. }) => (
+        Some(
+            Fault::RateLimited { .. }
+            | Fault::SecondaryRateLimit { .. }
+            | Fault::SecondaryRateLimitWithoutRetryAfter,
+        ) => (
             blob_error(StatusCode::SERVICE_UNAVAILABLE, "ServerBusy"),
+            false,
+        ),
+        // Blob storage has no notion of an integration's permissions: it refuses the request.
+        Some(Fault::Forbidden(_)) => (
+            blob_error(StatusCode::FORBIDDEN, "AuthorizationFailure"),
             false,
         ),
         Some(Fault::Reset) => (broken_off(next.run(req).await).await, true),

@@ -20,8 +20,18 @@
 //! queued, start or complete and pull requests that are merged or closed are delivered as signed
 //! `workflow_run`, `workflow_job` and `pull_request` webhooks, and every change of a branch head
 //! (commit, merge, branch created, moved or deleted) as `push`.
+//!
+//! What a pull-request bot reads and writes is there too: issue comments on pull requests
+//! ([`SimGithub::add_comment`], [`SimGithub::comments`]) with reactions, commit statuses
+//! ([`SimGithub::statuses`]) with their combined view, reviews ([`SimGithub::add_review`]) and
+//! collaborator permissions ([`SimGithub::set_permission`]). What is written through the API is
+//! written by the login the token belongs to ([`SimGithub::set_token_login`]), and a read-only
+//! token ([`SimGithub::set_read_only_token`]) has every write refused as a fork pull request's
+//! `GITHUB_TOKEN` has.
 
 mod actions;
+mod collab;
+mod comments;
 mod encoding;
 mod faults;
 mod graphql;
@@ -30,9 +40,11 @@ mod logs;
 mod payload;
 mod push;
 mod rest;
+mod reviews;
 mod runs;
 mod seed;
 mod state;
+mod statuses;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -125,8 +137,52 @@ pub enum Fault {
         /// Value of `retry-after`.
         retry_after_secs: u64,
     },
+    /// Secondary rate limit as GitHub often sends it: 403 with the secondary-rate-limit
+    /// message but neither `retry-after` nor `x-ratelimit-remaining: 0` (the usual rate-limit
+    /// headers, with requests left), so only the message tells it from other 403s.
+    SecondaryRateLimitWithoutRetryAfter,
+    /// 403 with this `message`, e.g. `Resource not accessible by integration`.
+    Forbidden(String),
     /// Extra latency for one request, which is then answered normally.
     Delay(Duration),
+}
+
+/// One issue comment, as tests read it back with [`SimGithub::comments`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimComment {
+    /// Comment id; ids grow with creation across the whole simulation.
+    pub id: u64,
+    /// The issue (pull request) it is on.
+    pub number: u64,
+    /// Author's login.
+    pub login: String,
+    /// Markdown body.
+    pub body: String,
+    /// Creation time, epoch seconds of the simulated clock.
+    pub created_at: u64,
+    /// Time of the last edit (the creation time when never edited).
+    pub updated_at: u64,
+}
+
+/// One commit status, as tests read it back with [`SimGithub::statuses`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimStatus {
+    /// Status id.
+    pub id: u64,
+    /// The commit it is on.
+    pub sha: String,
+    /// `error`, `failure`, `pending` or `success`.
+    pub state: String,
+    /// The context as written (GitHub compares contexts case-insensitively).
+    pub context: String,
+    /// Description, if any.
+    pub description: Option<String>,
+    /// Link, if any.
+    pub target_url: Option<String>,
+    /// Login that created it.
+    pub creator: String,
+    /// Creation time, epoch seconds of the simulated clock.
+    pub created_at: u64,
 }
 
 /// One request as the simulated server saw and answered it.
@@ -319,6 +375,29 @@ impl SimGithub {
 
     /// Serves on the given listener, so the caller chooses the address.
     pub async fn start_on(listener: TcpListener, org: &str) -> std::io::Result<SimGithub> {
+        Self::start_on_with_prefix(listener, org, "").await
+    }
+
+    /// Like [`SimGithub::start`], with the API below a path prefix, as GitHub Enterprise
+    /// Server serves it below `/api/v3`: [`SimGithub::url`] then ends with the prefix, and so
+    /// does every URL in the answers.
+    pub async fn start_with_prefix(org: &str, prefix: &str) -> std::io::Result<SimGithub> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_on_with_prefix(listener, org, prefix).await
+    }
+
+    /// [`SimGithub::start_on`] with the API below a path prefix such as `/api/v3`.
+    pub async fn start_on_with_prefix(
+        listener: TcpListener,
+        org: &str,
+        prefix: &str,
+    ) -> std::io::Result<SimGithub> {
+        let trimmed = prefix.trim().trim_matches('/');
+        let prefix = if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        };
         let addr = listener.local_addr()?;
         let host = if addr.ip().is_unspecified() {
             SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
@@ -328,7 +407,7 @@ impl SimGithub {
         let (log_listener, log_url) = logs::bind(host.ip()).await?;
         let (hook_tx, hook_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            base_url: format!("http://{host}"),
+            base_url: format!("http://{host}{prefix}"),
             log_url,
             org: org.to_owned(),
             git: Mutex::new(GitState::new(org)),
@@ -350,7 +429,7 @@ impl SimGithub {
         };
         let delivered = Arc::new(Mutex::new(Vec::new()));
         let tasks = vec![
-            serve(listener, rest::router(inner.clone()), "server"),
+            serve(listener, rest::router(inner.clone(), &prefix), "server"),
             serve(log_listener, logs::router(inner.clone()), "log host"),
             tokio::spawn(hooks::deliver(hook_rx, delivered.clone())),
         ];
@@ -364,7 +443,8 @@ impl SimGithub {
         })
     }
 
-    /// REST base URL without a trailing slash, e.g. `http://127.0.0.1:41234`.
+    /// REST base URL without a trailing slash, e.g. `http://127.0.0.1:41234` (with the path
+    /// prefix, if started with one).
     pub fn url(&self) -> String {
         self.inner.base_url.clone()
     }
@@ -387,6 +467,211 @@ impl SimGithub {
     /// Requires `Authorization: Bearer <token>` (or `token <token>`) when `Some`; 401 otherwise.
     pub fn set_token(&self, token: Option<String>) {
         self.inner.ctl().token = token;
+    }
+
+    /// The login the token belongs to (`github-actions[bot]` unless set): the author of comments
+    /// and reactions and the creator of statuses written through the API.
+    pub fn set_token_login(&self, login: &str) {
+        login.clone_into(&mut self.inner.ctl().token_login);
+    }
+
+    /// With `on`, every write (`POST`, `PATCH`, `PUT`, `DELETE`; not GraphQL) answers 403
+    /// `Resource not accessible by integration`, what a fork pull request's `GITHUB_TOKEN`
+    /// gets; reads go on working.
+    pub fn set_read_only_token(&self, on: bool) {
+        self.inner.ctl().read_only = on;
+    }
+
+    /// Adds a comment by `login` to pull request `number` and returns its id. Panics when the
+    /// repository or the pull request does not exist.
+    pub fn add_comment(&self, repo: &str, number: u64, login: &str, body: &str) -> u64 {
+        let mut git = self.inner.git();
+        let name = Self::issue_repo(&git, repo, number);
+        let now = git.tick();
+        git.collab.add_comment(&name, number, login, body, now)
+    }
+
+    /// Replaces the body of comment `id`, as someone editing it by hand would. Panics when
+    /// there is no such comment.
+    pub fn set_comment_body(&self, repo: &str, id: u64, body: &str) {
+        let mut git = self.inner.git();
+        let now = git.tick();
+        let c = git
+            .collab
+            .comment_mut(repo, id)
+            .unwrap_or_else(|| panic!("simulated GitHub: no comment {id} in {repo}"));
+        body.clone_into(&mut c.body);
+        c.updated_at = now;
+    }
+
+    /// The comments on pull request `number`, oldest first.
+    pub fn comments(&self, repo: &str, number: u64) -> Vec<SimComment> {
+        let git = self.inner.git();
+        let Some(c) = git.collab.repo(repo) else {
+            return Vec::new();
+        };
+        c.comments_on(number)
+            .map(|c| SimComment {
+                id: c.id,
+                number: c.number,
+                login: c.login.clone(),
+                body: c.body.clone(),
+                created_at: c.created_at,
+                updated_at: c.updated_at,
+            })
+            .collect()
+    }
+
+    /// The reactions to comment `comment_id` as (login, content), oldest first.
+    pub fn reactions(&self, repo: &str, comment_id: u64) -> Vec<(String, String)> {
+        self.inner
+            .git()
+            .collab
+            .comment(repo, comment_id)
+            .map(|c| {
+                c.reactions
+                    .iter()
+                    .map(|r| (r.login.clone(), r.content.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sets a status on commit `sha` (a sha or a branch) as the token's login, like another
+    /// CI system would, and returns its id. Panics for an unknown commit or a state other than
+    /// `error`, `failure`, `pending` or `success`.
+    pub fn add_status(&self, repo: &str, sha: &str, context: &str, state: &str) -> u64 {
+        assert!(
+            collab::STATUS_STATES.contains(&state),
+            "simulated GitHub: {state} is not a commit status state"
+        );
+        let creator = self.inner.ctl().token_login.clone();
+        let mut git = self.inner.git();
+        let (name, full) = git
+            .repo(repo)
+            .and_then(|r| Some((r.name.clone(), r.resolve(sha)?)))
+            .unwrap_or_else(|| panic!("simulated GitHub: no commit {sha} in {repo}"));
+        let now = git.tick();
+        let status = collab::Status {
+            id: 0,
+            sha: full,
+            state: state.to_owned(),
+            description: None,
+            target_url: None,
+            context: context.to_owned(),
+            creator,
+            created_at: now,
+        };
+        git.collab.add_status(&name, status).id
+    }
+
+    /// Every status of commit `sha` (a sha or a branch), oldest first.
+    pub fn statuses(&self, repo: &str, sha: &str) -> Vec<SimStatus> {
+        let git = self.inner.git();
+        let Some(full) = git.repo(repo).and_then(|r| r.resolve(sha)) else {
+            return Vec::new();
+        };
+        let Some(c) = git.collab.repo(repo) else {
+            return Vec::new();
+        };
+        c.statuses_of(&full)
+            .map(|s| SimStatus {
+                id: s.id,
+                sha: s.sha.clone(),
+                state: s.state.clone(),
+                context: s.context.clone(),
+                description: s.description.clone(),
+                target_url: s.target_url.clone(),
+                creator: s.creator.clone(),
+                created_at: s.created_at,
+            })
+            .collect()
+    }
+
+    /// Adds a review by `login` of pull request `number` on its current head and returns its
+    /// id. `state` is `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`, `DISMISSED` or `PENDING`
+    /// (pending reviews have no `submitted_at` and only their author sees them); panics for
+    /// another state or an unknown pull request.
+    pub fn add_review(&self, repo: &str, number: u64, login: &str, state: &str) -> u64 {
+        assert!(
+            collab::REVIEW_STATES.contains(&state),
+            "simulated GitHub: {state} is not a review state"
+        );
+        let mut git = self.inner.git();
+        let name = Self::issue_repo(&git, repo, number);
+        let head = git
+            .repo(&name)
+            .and_then(|r| {
+                let p = r.pulls.iter().find(|p| p.number == number)?;
+                Some(r.pull_shas(p).0)
+            })
+            .unwrap_or_default();
+        let now = git.tick();
+        let review = collab::Review {
+            id: 0,
+            number,
+            login: login.to_owned(),
+            state: state.to_owned(),
+            body: String::new(),
+            commit_id: head,
+            submitted_at: (state != "PENDING").then_some(now),
+        };
+        git.collab.add_review(&name, review)
+    }
+
+    /// Gives `login` a role in `repo`: `admin`, `maintain`, `write`, `triage`, `read` or `none`
+    /// (no access, the default). The permission endpoint answers the legacy `permission`
+    /// (`maintain` as `write`, `triage` as `read`) and the role as `role_name`. Panics for
+    /// another role or an unknown repository.
+    pub fn set_permission(&self, repo: &str, login: &str, permission: &str) {
+        assert!(
+            collab::ROLES.contains(&permission),
+            "simulated GitHub: {permission} is not a repository role"
+        );
+        let mut git = self.inner.git();
+        let name = Self::repo_name(&git, repo);
+        git.collab
+            .repo_mut(&name)
+            .roles
+            .insert(login.to_ascii_lowercase(), permission.to_owned());
+    }
+
+    /// Makes GitHub report `association` (`OWNER`, `MEMBER`, `COLLABORATOR`, `CONTRIBUTOR`,
+    /// `NONE`, …) as the `author_association` of `login`'s comments and reviews in `repo`.
+    /// Without it: `NONE` for a `[bot]`, `MEMBER` for a login with a role, `CONTRIBUTOR` for an
+    /// author of one of the repository's commits, else `NONE`. Panics for an unknown value.
+    pub fn set_author_association(&self, repo: &str, login: &str, association: &str) {
+        assert!(
+            collab::ASSOCIATIONS.contains(&association),
+            "simulated GitHub: {association} is not an author_association"
+        );
+        let mut git = self.inner.git();
+        let name = Self::repo_name(&git, repo);
+        git.collab
+            .repo_mut(&name)
+            .associations
+            .insert(login.to_ascii_lowercase(), association.to_owned());
+    }
+
+    /// The name a repository was created with; panics when there is none.
+    fn repo_name(git: &GitState, repo: &str) -> String {
+        git.repo(repo)
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| panic!("simulated GitHub: no repository {}/{repo}", git.org))
+    }
+
+    /// [`Self::repo_name`] of a repository with pull request `number`; panics without one.
+    fn issue_repo(git: &GitState, repo: &str, number: u64) -> String {
+        let name = Self::repo_name(git, repo);
+        let found = git
+            .repo(&name)
+            .is_some_and(|r| comments::has_issue(r, number));
+        assert!(
+            found,
+            "simulated GitHub: no pull request #{number} in {}/{repo}",
+            git.org
+        );
+        name
     }
 
     /// Creates a repository with a default branch `main` holding one root commit.

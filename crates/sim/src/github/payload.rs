@@ -13,18 +13,40 @@ fn user_id(login: &str) -> u64 {
     1_000_000 + n % 90_000_000
 }
 
-/// A user (or organization) object.
+/// Whether `login` is the account of a GitHub App, such as `github-actions[bot]`.
+pub(crate) fn is_bot(login: &str) -> bool {
+    login.ends_with("[bot]")
+}
+
+/// A user (or organization) object. A `[bot]` login given as a `User` is a `Bot`, with the
+/// app's page as `html_url` and the brackets escaped in its API URLs, as GitHub writes them.
 pub(crate) fn user(inner: &Inner, login: &str, kind: &str) -> Value {
+    let bot = kind == "User" && is_bot(login);
+    let kind = if bot { "Bot" } else { kind };
     let id = user_id(login);
-    let api = format!("{}/users/{login}", inner.base_url);
+    let escaped = login.replace('[', "%5B").replace(']', "%5D");
+    let api = format!("{}/users/{escaped}", inner.base_url);
+    let (html_url, avatar_url) = if bot {
+        let slug = login.trim_end_matches("[bot]");
+        let app_id = user_id(slug) % 1_000_000;
+        (
+            format!("https://github.com/apps/{slug}"),
+            format!("https://avatars.githubusercontent.com/in/{app_id}?v=4"),
+        )
+    } else {
+        (
+            format!("https://github.com/{login}"),
+            format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+        )
+    };
     json!({
         "login": login,
         "id": id,
-        "node_id": node_id(if kind == "Organization" { "Organization" } else { "User" }, &id.to_string()),
-        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+        "node_id": node_id(kind, &id.to_string()),
+        "avatar_url": avatar_url,
         "gravatar_id": "",
         "url": api,
-        "html_url": format!("https://github.com/{login}"),
+        "html_url": html_url,
         "followers_url": format!("{api}/followers"),
         "following_url": format!("{api}/following{{/other_user}}"),
         "gists_url": format!("{api}/gists{{/gist_id}}"),

@@ -1,20 +1,27 @@
-//! REST routes: org repositories, repositories, branches, compare, pull requests, rate limit, and
-//! (in [`super::actions`]) GitHub Actions runs, jobs and job logs.
+//! REST routes: org repositories, repositories, branches, compare, pull requests, rate limit,
+//! (in [`super::actions`]) GitHub Actions runs, jobs and job logs, and (in [`super::comments`],
+//! [`super::statuses`] and [`super::reviews`]) issue comments with their reactions, commit
+//! statuses, reviews and collaborator permissions.
+//!
+//! Repository routes answer under `/repos/{owner}/{repo}` and, as on GitHub, under
+//! `/repositories/{id}`, the form GitHub writes into the `Link` headers of repository lists.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, Request, State};
+use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
-use http::{HeaderValue, StatusCode, Uri};
-use serde_json::{Value, json};
+use http::{HeaderValue, Method, StatusCode, Uri};
+use serde_json::{Map, Value, json};
 
 use super::faults::{gate, json_response, now_epoch};
 use super::state::{GitState, PullState, Repo, short_ref};
-use super::{Inner, actions, graphql, payload};
+use super::{Inner, actions, comments, graphql, payload, reviews, statuses};
 
 pub(super) type Params = HashMap<String, String>;
 
@@ -24,8 +31,54 @@ const COMPARE_MAX_COMMITS: usize = 250;
 /// Most files a compare answer lists.
 const COMPARE_MAX_FILES: usize = 300;
 
-/// The whole application: routes wrapped in the request gate.
-pub(crate) fn router(inner: Arc<Inner>) -> Router {
+/// The whole application below `prefix` (`""` for none): routes wrapped in the request gate,
+/// behind the rewrite of `/repositories/{id}` paths.
+pub(crate) fn router(inner: Arc<Inner>, prefix: &str) -> Router {
+    let api = routes(inner.clone());
+    let app = Router::new()
+        .fallback_service(api)
+        .layer(axum::middleware::from_fn_with_state(
+            inner,
+            by_repository_id,
+        ));
+    if prefix.is_empty() {
+        app
+    } else {
+        Router::new().nest(prefix, app).fallback(not_found)
+    }
+}
+
+/// Rewrites `/repositories/{id}/…` to `/repos/{org}/{name}/…` for a repository the sim has, so
+/// that both spellings reach the same handlers.
+async fn by_repository_id(
+    State(inner): State<Arc<Inner>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(uri) = repository_id_uri(&inner, req.uri()) {
+        *req.uri_mut() = uri;
+    }
+    next.run(req).await
+}
+
+fn repository_id_uri(inner: &Inner, uri: &Uri) -> Option<Uri> {
+    let rest = uri.path().strip_prefix("/repositories/")?;
+    let (id, tail) = rest.split_once('/').map_or((rest, ""), |(i, t)| (i, t));
+    let id: u64 = id.parse().ok()?;
+    let name = inner.git().repos().find(|r| r.id == id)?.name.clone();
+    let mut path = format!("/repos/{}/{name}", inner.org);
+    if !tail.is_empty() {
+        path.push('/');
+        path.push_str(tail);
+    }
+    if let Some(q) = uri.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    path.parse().ok()
+}
+
+fn routes(inner: Arc<Inner>) -> Router {
     Router::new()
         .route("/orgs/{org}/repos", get(org_repos))
         .route("/repos/{owner}/{repo}", get(get_repo))
@@ -34,6 +87,40 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/repos/{owner}/{repo}/compare/{*basehead}", get(compare))
         .route("/repos/{owner}/{repo}/pulls", get(list_pulls))
         .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
+        .route(
+            "/repos/{owner}/{repo}/pulls/{number}/reviews",
+            get(reviews::list_reviews),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/{number}/comments",
+            get(comments::list_comments).post(comments::create_comment),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+            get(comments::get_comment)
+                .patch(comments::update_comment)
+                .delete(comments::delete_comment),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+            post(comments::create_reaction),
+        )
+        .route(
+            "/repos/{owner}/{repo}/statuses/{sha}",
+            post(statuses::create_status),
+        )
+        .route(
+            "/repos/{owner}/{repo}/commits/{ref}/status",
+            get(statuses::combined_status),
+        )
+        .route(
+            "/repos/{owner}/{repo}/commits/{ref}/statuses",
+            get(statuses::list_statuses),
+        )
+        .route(
+            "/repos/{owner}/{repo}/collaborators/{username}/permission",
+            get(reviews::permission),
+        )
         .route(
             "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
             get(actions::list_workflow_runs),
@@ -111,6 +198,35 @@ pub(super) fn link_header(
     per_page: usize,
     total: usize,
 ) -> Option<String> {
+    link_header_at(inner, uri.path(), raw, page, per_page, total)
+}
+
+/// `Link` header of a list below a repository: GitHub writes its URLs with the repository's id,
+/// `{base}/repositories/{id}/…`, rather than with the owner and name the client asked with.
+pub(super) fn repo_link_header(
+    inner: &Inner,
+    repo: &Repo,
+    uri: &Uri,
+    raw: Option<&str>,
+    page: usize,
+    per_page: usize,
+    total: usize,
+) -> Option<String> {
+    // The path is always `/repos/{owner}/{repo}/…` here, `/repositories/{id}` having been
+    // rewritten before routing.
+    let below = uri.path().splitn(5, '/').nth(4).unwrap_or("");
+    let path = format!("/repositories/{}/{below}", repo.id);
+    link_header_at(inner, &path, raw, page, per_page, total)
+}
+
+fn link_header_at(
+    inner: &Inner,
+    path: &str,
+    raw: Option<&str>,
+    page: usize,
+    per_page: usize,
+    total: usize,
+) -> Option<String> {
     let last = total.div_ceil(per_page).max(1);
     let url_for = |p: usize| {
         let mut pairs: Vec<String> = raw
@@ -121,7 +237,7 @@ pub(super) fn link_header(
             .map(str::to_owned)
             .collect();
         pairs.push(format!("page={p}"));
-        format!("{}{}?{}", inner.base_url, uri.path(), pairs.join("&"))
+        format!("{}{path}?{}", inner.base_url, pairs.join("&"))
     };
     let mut links = Vec::new();
     if page > 1 {
@@ -379,6 +495,109 @@ async fn get_pull(
         Some(p) => ok(&payload::pull(&inner, r, p, true)),
         None => not_found_with(doc),
     }
+}
+
+/// Where GitHub's documentation describes a write, for the errors it answers with.
+pub(crate) fn write_doc(method: &Method, path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("POST", ["repos", _, _, "issues", "comments", _, "reactions"]) => comments::REACT_DOC,
+        ("POST", ["repos", _, _, "issues", _, "comments"]) => comments::CREATE_DOC,
+        ("PATCH", ["repos", _, _, "issues", "comments", _]) => comments::UPDATE_DOC,
+        ("DELETE", ["repos", _, _, "issues", "comments", _]) => comments::DELETE_DOC,
+        ("POST", ["repos", _, _, "statuses", _]) => statuses::CREATE_DOC,
+        _ => DOCS_ROOT,
+    }
+}
+
+/// An error answer with GitHub's body: `message`, `documentation_url` and `status`.
+pub(super) fn error_response(status: StatusCode, message: &str, doc: &str) -> Response {
+    json_response(status, &payload::error(message, doc, status.as_u16()))
+}
+
+/// GitHub's 422 `Validation Failed` answer for one field of a `resource`.
+pub(super) fn validation_failed(
+    resource: &str,
+    field: &str,
+    code: &str,
+    message: Option<&str>,
+    doc: &str,
+) -> Response {
+    let mut error = json!({"resource": resource, "code": code, "field": field});
+    if let (Some(m), Some(o)) = (message, error.as_object_mut()) {
+        o.insert("message".to_owned(), json!(m));
+    }
+    json_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &json!({
+            "message": "Validation Failed",
+            "errors": [error],
+            "documentation_url": doc,
+            "status": "422"
+        }),
+    )
+}
+
+/// An error answer ready to send, boxed so that results carrying one stay small.
+pub(super) type Refusal = Box<Response>;
+
+/// A request body as GitHub reads it: a JSON object, or the 400/422 GitHub answers otherwise.
+pub(super) fn json_object(body: &Bytes, doc: &str) -> Result<Map<String, Value>, Refusal> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(other) => Err(Box::new(error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("Invalid request.\n\nFor 'links/0/schema', {other} is not an object."),
+            doc,
+        ))),
+        Err(_) => Err(Box::new(error_response(
+            StatusCode::BAD_REQUEST,
+            "Problems parsing JSON",
+            doc,
+        ))),
+    }
+}
+
+/// A string member of a request body: `Ok(None)` when it is absent (or, with `nullable`,
+/// `null`); the 422 GitHub's request schema check answers when it has another type.
+pub(super) fn string_field(
+    body: &Map<String, Value>,
+    name: &str,
+    nullable: bool,
+    doc: &str,
+) -> Result<Option<String>, Refusal> {
+    match body.get(name) {
+        None => Ok(None),
+        Some(Value::Null) if nullable => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(Box::new(error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("Invalid request.\n\nFor 'properties/{name}', {other} is not a string."),
+            doc,
+        ))),
+    }
+}
+
+/// A required string member of a request body, or the 422 for one that was not supplied.
+pub(super) fn required_string(
+    body: &Map<String, Value>,
+    name: &str,
+    doc: &str,
+) -> Result<String, Refusal> {
+    string_field(body, name, false, doc)?.ok_or_else(|| {
+        Box::new(error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("Invalid request.\n\n\"{name}\" wasn't supplied."),
+            doc,
+        ))
+    })
+}
+
+/// A number from a path segment, or the 404 GitHub answers for anything else there.
+pub(super) fn path_number(segment: &str, doc: &str) -> Result<u64, Refusal> {
+    segment
+        .parse::<u64>()
+        .map_err(|_| Box::new(not_found_with(doc)))
 }
 
 async fn rate_limit(State(inner): State<Arc<Inner>>) -> Response {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
+use super::collab::Collab;
 use super::runs::Actions;
 use super::{CommitSpec, FileChange};
 
@@ -164,6 +165,8 @@ pub(crate) struct GitState {
     next_pull_id: u64,
     /// GitHub Actions: workflows, runs and jobs.
     pub actions: Actions,
+    /// Comments, reactions, commit statuses, reviews and roles.
+    pub collab: Collab,
 }
 
 /// Forty lowercase hex characters derived from the given parts.
@@ -201,6 +204,7 @@ impl GitState {
             next_repo_id: 700_000_001,
             next_pull_id: 2_100_000_001,
             actions: Actions::default(),
+            collab: Collab::default(),
         }
     }
 

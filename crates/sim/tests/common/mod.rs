@@ -43,6 +43,33 @@ pub async fn get_with(
     (status, headers, body)
 }
 
+/// Sends `method` to `path` (relative to the sim) with an optional JSON body; returns status,
+/// headers and JSON body (Null when empty).
+pub async fn send(
+    sim: &SimGithub,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, HeaderMap, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = client()
+        .request(method, format!("{}{path}", sim.url()))
+        .header("accept", "application/vnd.github+json");
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, headers, body)
+}
+
 /// POST a GraphQL query.
 pub async fn graphql(
     sim: &SimGithub,
