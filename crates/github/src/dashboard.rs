@@ -3,9 +3,9 @@
 //!
 //! `repo` is always `owner/name`, as `GITHUB_REPOSITORY` gives it.
 
+use crate::GithubError;
 use crate::api::{enc_path, link};
 use crate::transport::{Answer, GitHub};
-use crate::GithubError;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
@@ -255,7 +255,9 @@ impl GitHub {
         let answer = self
             .send(Method::PATCH, &url, Some(&json!({ "body": body })))
             .await?;
-        Ok(expect(answer, StatusCode::OK)?.json::<CommentWire>()?.into())
+        Ok(expect(answer, StatusCode::OK)?
+            .json::<CommentWire>()?
+            .into())
     }
 
     /// `DELETE /repos/{repo}/issues/comments/{id}`; a comment already gone is fine.

@@ -149,17 +149,25 @@ impl std::fmt::Debug for GitHub {
 
 #[derive(Default)]
 struct EtagCache {
-    entries: HashMap<String, (String, bytes::Bytes)>,
+    entries: HashMap<String, Cached>,
     order: VecDeque<String>,
 }
 
+/// A cached answer: its ETag, body and `Link` header (a 304 need not repeat the pagination).
+#[derive(Clone)]
+struct Cached {
+    etag: String,
+    body: bytes::Bytes,
+    link: Option<HeaderValue>,
+}
+
 impl EtagCache {
-    fn get(&self, url: &str) -> Option<&(String, bytes::Bytes)> {
+    fn get(&self, url: &str) -> Option<&Cached> {
         self.entries.get(url)
     }
 
-    fn put(&mut self, url: String, etag: String, body: bytes::Bytes, cap: usize) {
-        if self.entries.insert(url.clone(), (etag, body)).is_none() {
+    fn put(&mut self, url: String, cached: Cached, cap: usize) {
+        if self.entries.insert(url.clone(), cached).is_none() {
             self.order.push_back(url);
         }
         while self.order.len() > cap {
@@ -184,7 +192,9 @@ pub(crate) struct Download {
 enum Attempt {
     Done(Answer),
     Retry(String),
-    Limited { until: u64 },
+    Limited {
+        until: u64,
+    },
     /// A secondary rate limit that says for how long only in words.
     Secondary,
 }
@@ -278,16 +288,23 @@ impl GitHub {
                 Method::GET,
                 url,
                 None,
-                cached.as_ref().map(|c| c.0.as_str()),
+                cached.as_ref().map(|c| c.etag.as_str()),
             )
             .await?;
         if answer.status == StatusCode::NOT_MODIFIED {
-            if let Some((_, body)) = cached {
+            if let Some(cached) = cached {
                 self.inner.not_modified.fetch_add(1, Ordering::Relaxed);
+                let mut headers = answer.headers;
+                // Pagination follows the cached page's `Link` when the 304 does not repeat it.
+                if let Some(link) = cached.link
+                    && !headers.contains_key(header::LINK)
+                {
+                    headers.insert(header::LINK, link);
+                }
                 return Ok(Answer {
                     status: StatusCode::OK,
-                    headers: answer.headers,
-                    body,
+                    headers,
+                    body: cached.body,
                 });
             }
             return Err(GithubError::Decode(
@@ -303,8 +320,11 @@ impl GitHub {
         {
             cache.put(
                 url.to_owned(),
-                etag.to_owned(),
-                answer.body.clone(),
+                Cached {
+                    etag: etag.to_owned(),
+                    body: answer.body.clone(),
+                    link: answer.headers.get(header::LINK).cloned(),
+                },
                 self.inner.opts.etag_cache_entries,
             );
         }
@@ -434,7 +454,7 @@ impl GitHub {
             .await
     }
 
-    fn cached(&self, url: &str) -> Option<(String, bytes::Bytes)> {
+    fn cached(&self, url: &str) -> Option<Cached> {
         self.inner.etags.lock().ok()?.get(url).cloned()
     }
 
