@@ -19,6 +19,7 @@ mod p3;
 mod p4;
 mod p6;
 mod p7;
+mod p8;
 mod table;
 
 use clap::Parser;
@@ -77,6 +78,7 @@ const SCENARIOS: &[&Scenario] = &[
     &p4::SCENARIO,
     &p6::SCENARIO,
     &p7::SCENARIO,
+    &p8::SCENARIO,
 ];
 
 fn selected(only: &[String]) -> anyhow::Result<Vec<&'static Scenario>> {

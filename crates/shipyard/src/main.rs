@@ -67,6 +67,13 @@ enum Command {
         #[command(subcommand)]
         action: ReleaseAction,
     },
+    /// The pull-request dashboard comment, from a GitHub Actions step.
+    PrDashboard {
+        #[command(flatten)]
+        options: shipyard::pr_dashboard::Options,
+        #[command(subcommand)]
+        action: shipyard::pr_dashboard::Action,
+    },
     /// API token helpers.
     Token {
         #[command(subcommand)]
@@ -146,6 +153,9 @@ fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
 async fn main() -> std::process::ExitCode {
     shipyard::install_crypto_provider();
     let cli = Cli::parse();
+    if let Command::PrDashboard { options, action } = cli.command {
+        return shipyard::pr_dashboard::main(action, options).await;
+    }
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -250,6 +260,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::PrDashboard { .. } => unreachable!("handled before"),
         Command::Token {
             action: TokenAction::Hash,
         } => {
