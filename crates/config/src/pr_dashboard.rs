@@ -68,7 +68,10 @@ pub fn parse_dashboard_config(
         Err(e) => {
             let key = e.path().to_string();
             let inner = e.into_inner();
-            let line = inner.location().map(|l| l.line()).or_else(|| line_of(text, &key));
+            let line = inner
+                .location()
+                .map(|l| l.line())
+                .or_else(|| line_of(text, &key));
             return Err(vec![DashboardConfigError {
                 file: file.to_owned(),
                 line,
@@ -247,7 +250,12 @@ author: "github-actions[bot]"
             ),
             ("author: [1, 2]\n", Some(1), "author", "invalid type"),
             ("stages: {\n", Some(1), "stages", "expected a sequence"),
-            ("on_pull_request: [plan\n", Some(2), "on_pull_request", "expected ',' or ']'"),
+            (
+                "on_pull_request: [plan\n",
+                Some(2),
+                "on_pull_request",
+                "expected ',' or ']'",
+            ),
         ];
         for (text, line, key, message) in cases {
             let errors = parse(text).unwrap_err();
