@@ -195,6 +195,16 @@ impl GitHub {
         })
     }
 
+    /// The login the token belongs to (`GET /user`); `None` when GitHub refuses to say, as it
+    /// does for an app's installation token.
+    pub async fn authenticated_login(&self) -> Result<Option<String>, GithubError> {
+        let answer = self.get(&self.url("/user")).await?;
+        if answer.status == StatusCode::FORBIDDEN {
+            return Ok(None);
+        }
+        Ok(Some(expect(answer, StatusCode::OK)?.json::<UserWire>()?.login))
+    }
+
     /// Every comment on issue (or pull request) `number`, oldest first: all pages, 100 at a
     /// time, following the `Link` header as GitHub gives it.
     pub async fn issue_comments(

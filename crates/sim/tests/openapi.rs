@@ -262,6 +262,7 @@ impl<'s> Checker<'s> {
             "/repos/{owner}/{repo}/actions/runs/{run_id}",
             "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
             "/rate_limit",
+            "/user",
             "/repos/{owner}/{repo}/issues/{issue_number}/comments",
             "/repos/{owner}/{repo}/issues/comments/{comment_id}",
             "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
@@ -566,6 +567,10 @@ async fn rest_answers_validate_against_githubs_openapi_description() {
     }
     assert_eq!(runs_seen, 10, "every scripted run was checked");
     checker.check("/rate_limit", "/rate_limit").await;
+    // A personal token's account (an installation token's `[bot]` is refused there).
+    checker.sim.set_token_login("shipyard-releases");
+    checker.check("/user", "/user").await;
+    checker.sim.set_token_login("github-actions[bot]");
     for login in [
         "dev0",
         "dev1",

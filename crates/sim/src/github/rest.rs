@@ -138,6 +138,7 @@ fn routes(inner: Arc<Inner>) -> Router {
             get(actions::job_logs),
         )
         .route("/rate_limit", get(rate_limit))
+        .route("/user", get(authenticated_user))
         .route("/graphql", post(graphql::endpoint))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
@@ -598,6 +599,43 @@ pub(super) fn path_number(segment: &str, doc: &str) -> Result<u64, Refusal> {
     segment
         .parse::<u64>()
         .map_err(|_| Box::new(not_found_with(doc)))
+}
+
+/// `GET /user`: the account the token belongs to. An app's installation token (a `[bot]`
+/// login, such as Actions' `GITHUB_TOKEN`) is refused, as GitHub refuses it.
+async fn authenticated_user(State(inner): State<Arc<Inner>>) -> Response {
+    let login = inner.ctl().token_login.clone();
+    if payload::is_bot(&login) {
+        return json_response(
+            StatusCode::FORBIDDEN,
+            &payload::error(
+                "Resource not accessible by integration",
+                &format!("{DOCS_ROOT}/users/users#get-the-authenticated-user"),
+                403,
+            ),
+        );
+    }
+    let mut body = payload::user(&inner, &login, "User");
+    if let Some(map) = body.as_object_mut() {
+        for (key, value) in [
+            ("name", json!(login)),
+            ("company", Value::Null),
+            ("blog", json!("")),
+            ("location", Value::Null),
+            ("email", Value::Null),
+            ("hireable", Value::Null),
+            ("bio", Value::Null),
+            ("public_repos", json!(0)),
+            ("public_gists", json!(0)),
+            ("followers", json!(0)),
+            ("following", json!(0)),
+            ("created_at", json!("2020-01-01T00:00:00Z")),
+            ("updated_at", json!("2020-01-01T00:00:00Z")),
+        ] {
+            map.insert(key.to_owned(), value);
+        }
+    }
+    ok(&body)
 }
 
 async fn rate_limit(State(inner): State<Arc<Inner>>) -> Response {
