@@ -80,6 +80,7 @@ pub fn base_config(sim: &Sim, addr: std::net::SocketAddr, dir: &std::path::Path)
         repos: RepoFilter::default(),
         infra_paths: INFRA_PATHS.map(String::from).to_vec(),
         concurrency: 8,
+        pr_comments: false,
     });
     config
 }

@@ -135,6 +135,7 @@ fn github(raw: RawGithub, p: &mut Problems) -> GithubConfig {
             .infra_paths
             .unwrap_or_else(|| DEFAULT_INFRA_PATHS.map(str::to_owned).to_vec()),
         concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
+        pr_comments: raw.pr_comments.unwrap_or(false),
     }
 }
 

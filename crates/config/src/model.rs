@@ -87,6 +87,8 @@ pub struct GithubConfig {
     pub infra_paths: Vec<String>,
     /// Parallel requests to GitHub, 1 to 64 (default 8).
     pub concurrency: usize,
+    /// Keep a status comment on each release pull request (default off).
+    pub pr_comments: bool,
 }
 
 impl GithubConfig {

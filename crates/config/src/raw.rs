@@ -58,6 +58,7 @@ pub(crate) struct RawGithub {
     pub repos: RawRepoFilter,
     pub infra_paths: Option<Vec<String>>,
     pub concurrency: Option<u64>,
+    pub pr_comments: Option<bool>,
 }
 
 #[derive(Default, Serialize, Deserialize)]

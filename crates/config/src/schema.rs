@@ -61,6 +61,7 @@ pub(crate) static ROOT: Shape = Struct(&[
             ),
             ("infra_paths", List(&Str)),
             ("concurrency", UInt),
+            ("pr_comments", Bool),
         ]),
     ),
     (

@@ -11,6 +11,7 @@
 //! - [`ci_rules`], [`ci`]: CI tracking (pure rules; the tracker that polls and applies webhooks).
 //! - [`deploy`]: deployment tracking in Argo CD (the tracker, push hints, auto-deployed).
 //! - [`chat`]: what chat is owed (summary and notification texts, written to the outbox).
+//! - [`pr_comments`]: the comment kept on each release pull request (`github.pr_comments`).
 //! - [`webhooks`]: what a GitHub webhook delivery changes ([`Engine::apply_webhook`]).
 //! - [`access`]: sign-ins, sessions, readiness, and which replica leads a singleton task.
 
@@ -21,6 +22,7 @@ pub mod ci_rules;
 pub mod deploy;
 pub mod events;
 pub mod gather;
+pub mod pr_comments;
 pub mod releases;
 pub mod webhooks;
 

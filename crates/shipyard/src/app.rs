@@ -148,6 +148,15 @@ pub async fn serve(
         .map(|t| tokio::spawn(run_deploy_tracker(t, stop.clone())));
     let chat =
         chat_bot(config, &state.engine)?.map(|bot| tokio::spawn(bot.run_as_leader(stop.clone())));
+    let pr_comments = (config.github.as_ref().is_some_and(|g| g.pr_comments)
+        && state.engine.github().is_some())
+    .then(|| {
+        tokio::spawn(shipyard_engine::pr_comments::run_pr_comments(
+            state.engine.clone(),
+            shipyard_engine::pr_comments::PrCommentSettings::default(),
+            stop.clone(),
+        ))
+    });
     let served = shipyard_web::serve(listener, state, shutdown)
         .await
         .context("serving HTTP");
@@ -159,6 +168,9 @@ pub async fn serve(
         let _ = task.await;
     }
     if let Some(task) = chat {
+        let _ = task.await;
+    }
+    if let Some(task) = pr_comments {
         let _ = task.await;
     }
     served

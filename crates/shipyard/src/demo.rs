@@ -70,6 +70,7 @@ pub fn demo_config(
         .map(String::from)
         .to_vec(),
         concurrency: 8,
+        pr_comments: false,
     });
     config.auth.mode = AuthMode::Dev;
     let mut tokens = Vec::new();

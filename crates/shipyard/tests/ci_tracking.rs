@@ -140,6 +140,7 @@ async fn world(backend: Backend, repos: &[&str]) -> World {
             repos: RepoFilter::default(),
             infra_paths: vec![],
             concurrency: 4,
+            pr_comments: false,
         }),
         ..Config::default()
     };

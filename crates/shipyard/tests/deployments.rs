@@ -213,6 +213,7 @@ async fn world(
             repos: RepoFilter::default(),
             infra_paths: vec![],
             concurrency: 4,
+            pr_comments: false,
         }),
         ..Config::default()
     };

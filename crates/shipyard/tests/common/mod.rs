@@ -139,6 +139,7 @@ impl TestServer {
             .map(String::from)
             .to_vec(),
             concurrency: 8,
+            pr_comments: false,
         });
         let mut tokens = HashMap::new();
         for (name, roles) in USERS {
