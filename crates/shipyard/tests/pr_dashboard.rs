@@ -667,3 +667,57 @@ async fn render_works_offline() {
     };
     assert_eq!(back, state);
 }
+
+#[tokio::test]
+async fn a_push_to_the_default_branch_runs_its_commands_without_a_dashboard() {
+    let gh = Gh::start().await;
+    gh.config("commands:\n  verify: {run: \"echo drift > drift.out\"}\non_push_default_branch: [verify]\n");
+    // A tag push (recorded) is not the default branch.
+    gh.run_event("push", &fixture("push.event.0.json"))
+        .await
+        .ok();
+    assert!(!gh.workspace.path().join("drift.out").exists());
+    gh.run_event("push", &fixture("push.event.4.json"))
+        .await
+        .ok();
+    assert!(gh.workspace.path().join("drift.out").exists());
+    assert_eq!(gh.writes(), Vec::<String>::new(), "no dashboard");
+    gh.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn workflow_dispatch_runs_the_named_command_on_the_pr() {
+    let gh = Gh::start().await;
+    gh.config("commands:\n  e2e: {stage: e2e, run: \"test \\\"$SHIPYARD_PR\\\" = 1\"}\n");
+    let mut event = fixture("workflow_dispatch.event.0.json");
+    event["inputs"] = json!({"command": "e2e", "pr": gh.pr.to_string()});
+    gh.run_event("workflow_dispatch", &event).await.ok();
+    assert_eq!(
+        gh.state(&gh.head).stages["e2e"].status,
+        StageStatus::Success
+    );
+    event["inputs"] = json!({"command": "deploy-everything"});
+    let run = gh.run_event("workflow_dispatch", &event).await;
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        run.stderr.contains("e2e"),
+        "names the known commands: {run:#?}"
+    );
+    gh.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_commit_github_does_not_know_exits_2_naming_it() {
+    let gh = Gh::start().await;
+    let gone = "0123456789abcdef0123456789abcdef01234567";
+    let pr = gh.pr.to_string();
+    let run = gh
+        .run(&[
+            "update", "--pr", &pr, "--sha", gone, "--stage", "apply", "--status", "success",
+        ])
+        .await;
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(run.stderr.contains(&gone[..7]), "{run:#?}");
+    assert!(gh.sim.comments(REPO, gh.pr).is_empty());
+    gh.sim.shutdown().await;
+}

@@ -122,8 +122,9 @@ impl From<GithubError> for Failure {
             } => Failure::Github(format!(
                 "GitHub refused the token (401 {message}): check the GITHUB_TOKEN passed to the step"
             )),
+            // 422 on a status write, 404 on a read of the commit's statuses.
             GithubError::Rejected {
-                status: 422,
+                status: 404 | 422,
                 message,
             } if message.contains("No commit found for SHA") => Failure::Input(format!(
                 "GitHub does not know the commit ({message}): was it force-pushed away?"
