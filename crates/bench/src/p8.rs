@@ -310,14 +310,33 @@ async fn naive_update(w: &World, config: &DashboardConfig, u: &StageUpdate) -> a
     Ok(())
 }
 
-async fn measure(p: Params) -> anyhow::Result<Measured> {
-    let config = DashboardConfig::default();
+/// One update by either plan.
+async fn one_update(
+    w: &World,
+    config: &DashboardConfig,
+    naive: bool,
+    u: StageUpdate,
+) -> anyhow::Result<()> {
+    if naive {
+        naive_update(w, config, &u).await
+    } else {
+        Board::new(&w.gh, FULL, config, None)
+            .update(w.pr, &w.head, u)
+            .await
+            .map(|_| ())
+            .map_err(failure)
+    }
+}
 
-    // Shipyard, one update after another (alternating running and success on one stage).
-    let w = world(p).await?;
-    let board = Board::new(&w.gh, FULL, &config, None);
-    board.init(w.pr, &w.head).await.map_err(failure)?;
-    let mut ours = Sequential::default();
+/// `p.updates` updates one after another, alternating running and success on one stage, each
+/// counted on its own.
+async fn sequential(
+    p: Params,
+    w: &World,
+    config: &DashboardConfig,
+    naive: bool,
+) -> anyhow::Result<Sequential> {
+    let mut out = Sequential::default();
     for i in 0..p.updates {
         let status = if i % 2 == 0 {
             StageStatus::Running
@@ -326,47 +345,39 @@ async fn measure(p: Params) -> anyhow::Result<Measured> {
         };
         w.sim.reset_counters();
         let started = Instant::now();
-        board
-            .update(w.pr, &w.head, w.update("e2e", status, None))
-            .await
-            .map_err(failure)?;
-        ours.times.push(started.elapsed());
+        one_update(w, config, naive, w.update("e2e", status, None)).await?;
+        out.times.push(started.elapsed());
         let (requests, writes) = w.counts();
-        ours.requests.push(requests);
-        ours.writes.push(writes);
+        out.requests.push(requests);
+        out.writes.push(writes);
     }
-    // The same update again changes nothing.
+    Ok(out)
+}
+
+async fn measure(p: Params) -> anyhow::Result<Measured> {
+    let config = DashboardConfig::default();
+
+    // Shipyard, then the same update again, which changes nothing.
+    let w = world(p).await?;
+    Board::new(&w.gh, FULL, &config, None)
+        .init(w.pr, &w.head)
+        .await
+        .map_err(failure)?;
+    let ours = sequential(p, &w, &config, false).await?;
     let last = if p.updates.is_multiple_of(2) {
         StageStatus::Success
     } else {
         StageStatus::Running
     };
     w.sim.reset_counters();
-    board
-        .update(w.pr, &w.head, w.update("e2e", last, None))
-        .await
-        .map_err(failure)?;
+    one_update(&w, &config, false, w.update("e2e", last, None)).await?;
     let (unchanged_requests, unchanged_writes) = w.counts();
     w.sim.shutdown().await;
 
     // The naive plan, the same updates.
     let w = world(p).await?;
     naive_update(&w, &config, &w.update("e2e", StageStatus::Pending, None)).await?;
-    let mut naive = Sequential::default();
-    for i in 0..p.updates {
-        let status = if i % 2 == 0 {
-            StageStatus::Running
-        } else {
-            StageStatus::Success
-        };
-        w.sim.reset_counters();
-        let started = Instant::now();
-        naive_update(&w, &config, &w.update("e2e", status, None)).await?;
-        naive.times.push(started.elapsed());
-        let (requests, writes) = w.counts();
-        naive.requests.push(requests);
-        naive.writes.push(writes);
-    }
+    let naive = sequential(p, &w, &config, true).await?;
     w.sim.shutdown().await;
 
     let ours_8 = concurrent(p, &config, false).await?;
@@ -400,18 +411,7 @@ async fn concurrent(
         let started = Instant::now();
         let results = futures::future::join_all(STAGES.iter().map(|stage| {
             let u = w.update(stage, StageStatus::Success, None);
-            let w = &w;
-            async move {
-                if naive {
-                    naive_update(w, config, &u).await
-                } else {
-                    Board::new(&w.gh, FULL, config, None)
-                        .update(w.pr, &w.head, u)
-                        .await
-                        .map(|_| ())
-                        .map_err(failure)
-                }
-            }
+            one_update(&w, config, naive, u)
         }))
         .await;
         let elapsed = started.elapsed();

@@ -202,7 +202,9 @@ impl GitHub {
         if answer.status == StatusCode::FORBIDDEN {
             return Ok(None);
         }
-        Ok(Some(expect(answer, StatusCode::OK)?.json::<UserWire>()?.login))
+        Ok(Some(
+            expect(answer, StatusCode::OK)?.json::<UserWire>()?.login,
+        ))
     }
 
     /// Every comment on issue (or pull request) `number`, oldest first: all pages, 100 at a

@@ -28,7 +28,10 @@ struct Gh {
 
 impl Gh {
     async fn start() -> Gh {
-        let sim = SimGithub::start(ORG).await.unwrap();
+        Gh::start_on(SimGithub::start(ORG).await.unwrap())
+    }
+
+    fn start_on(sim: SimGithub) -> Gh {
         let token = shipyard::demo::random_token("ghs_");
         sim.set_token(Some(token.clone()));
         sim.add_repo(REPO);
@@ -719,5 +722,23 @@ async fn a_commit_github_does_not_know_exits_2_naming_it() {
     assert_eq!(run.code, 2, "{run:#?}");
     assert!(run.stderr.contains(&gone[..7]), "{run:#?}");
     assert!(gh.sim.comments(REPO, gh.pr).is_empty());
+    gh.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_github_enterprise_api_path_is_kept() {
+    let gh = Gh::start_on(SimGithub::start_with_prefix(ORG, "/api/v3").await.unwrap());
+    assert!(gh.sim.url().ends_with("/api/v3"), "{}", gh.sim.url());
+    for i in 0..120 {
+        gh.sim
+            .add_comment(REPO, gh.pr, "bob", &format!("remark {i}"));
+    }
+    gh.update("apply", "running").await.ok();
+    gh.update("apply", "success").await.ok();
+    assert_eq!(gh.dashboards().len(), 1);
+    assert_eq!(
+        gh.state(&gh.head).stages["apply"].status,
+        StageStatus::Success
+    );
     gh.sim.shutdown().await;
 }
