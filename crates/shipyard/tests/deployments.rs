@@ -824,3 +824,36 @@ both_backends!(
         w.finish().await;
     }
 );
+
+both_backends!(
+    the_release_pull_request_comment_shows_each_environment,
+    |backend| async move {
+        let repos = &REPOS[..1];
+        let (name, _, old, new) = repos[0];
+        let w = world(backend, repos, |_| EnvSetup::plain()).await;
+        let id = release_built(&w, repos, true).await;
+        sync_started(&w, "qa", repos);
+        sync_finished(&w, "qa", repos);
+        sync_started(&w, "uat", repos);
+        w.advance(POLL);
+        w.tick().await;
+        let view = w.engine.release(&id).await.unwrap();
+        let plans = w.engine.pr_comment_plans(&view);
+        assert_eq!(plans.len(), 1);
+        let body = &plans[0].body;
+        assert_eq!(plans[0].repo, format!("{ORG}/{name}"));
+        assert!(
+            body.contains(&format!("| Deploy: qa | ✅ success — runs {new} |")),
+            "{body}"
+        );
+        assert!(body.contains("| Deploy: uat | 🔄 running"), "{body}");
+        assert!(
+            body.contains(&format!(
+                "| Deploy: prod | ⏳ pending — runs {old}, expects {new} |"
+            )),
+            "{body}"
+        );
+        assert!(body.contains(&format!("chart {new}")), "{body}");
+        w.finish().await;
+    }
+);
