@@ -119,54 +119,23 @@ impl ChatBot {
     /// asks for leadership every `lead_check`, runs [`ChatBot::run`] while it holds it, and
     /// stops the bot when it is lost. Returns at `stop`.
     pub async fn run_as_leader(self, stop: CancellationToken) {
-        const TASK: &str = "shipyard:mattermost-bot";
-        let lead_check = self.settings.lead_check;
         let progress = self.engine.chat_progress();
-        let mut announced_follower = false;
-        loop {
-            match self.engine.try_lead(TASK).await {
-                Ok(Some(mut lead)) => {
-                    tracing::info!("this process runs the Mattermost bot");
-                    progress.set_leading(true);
-                    announced_follower = false;
-                    let bot_stop = stop.child_token();
-                    let mut bot = tokio::spawn(self.clone().run(bot_stop.clone()));
-                    loop {
-                        tokio::select! {
-                            () = stop.cancelled() => {
-                                let _ = bot.await;
-                                return;
-                            }
-                            _ = &mut bot => return,
-                            () = tokio::time::sleep(lead_check) => {
-                                if !lead.still_held().await {
-                                    tracing::warn!("lost the lead of the Mattermost bot (database session gone); stopping it here");
-                                    bot_stop.cancel();
-                                    let _ = bot.await;
-                                    progress.set_leading(false);
-                                    progress.set_connected(false);
-                                    break;
-                                }
-                            }
-                        }
-                    }
+        let engine = self.engine.clone();
+        shipyard_engine::lead::run_while_leading(
+            &engine,
+            "shipyard:mattermost-bot",
+            "the Mattermost bot",
+            self.settings.lead_check,
+            stop,
+            |leading| {
+                progress.set_leading(leading);
+                if !leading {
+                    progress.set_connected(false);
                 }
-                Ok(None) => {
-                    progress.set_leading(false);
-                    if !announced_follower {
-                        tracing::info!("another replica runs the Mattermost bot");
-                        announced_follower = true;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not ask the database who runs the Mattermost bot")
-                }
-            }
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(lead_check) => {}
-            }
-        }
+            },
+            |bot_stop| self.clone().run(bot_stop),
+        )
+        .await;
     }
 
     /// Runs the WebSocket loop, the outbox sender and the summary updater until `stop`.

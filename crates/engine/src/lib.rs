@@ -14,6 +14,7 @@
 //! - [`pr_comments`]: the comment kept on each release pull request (`github.pr_comments`).
 //! - [`webhooks`]: what a GitHub webhook delivery changes ([`Engine::apply_webhook`]).
 //! - [`access`]: sign-ins, sessions, readiness, and which replica leads a singleton task.
+//! - [`lead`]: running a singleton task on the replica that leads it.
 
 pub mod access;
 pub mod chat;
@@ -22,6 +23,7 @@ pub mod ci_rules;
 pub mod deploy;
 pub mod events;
 pub mod gather;
+pub mod lead;
 pub mod pr_comments;
 pub mod releases;
 pub mod webhooks;

@@ -8,11 +8,11 @@
 //! comment is written only when its text differs from what it says. After a restart the
 //! comments are found again by listing the PR's comments.
 
-use crate::{Engine, EngineError, EventKind, ReleaseView};
-use shipyard_core::ReleaseId;
+use crate::{Engine, EngineError, EventKind, ReleaseFilter, ReleaseView};
 use shipyard_core::ci::CiStatus;
 use shipyard_core::dashboard::{self, DashboardState, StageDef, StageState, StageStatus};
 use shipyard_core::deploy::DeployState;
+use shipyard_core::{ReleaseId, ReleaseStatus};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -260,46 +260,27 @@ impl Engine {
 /// Keeps the release PR comments up to date while this process holds the lead; returns when
 /// `stop` is cancelled.
 pub async fn run_pr_comments(engine: Engine, settings: PrCommentSettings, stop: CancellationToken) {
-    loop {
-        match engine.try_lead(TASK).await {
-            Ok(Some(mut lead)) => {
-                tracing::info!("this process keeps the release pull-request comments");
-                let inner = stop.child_token();
-                let mut task = tokio::spawn(update_loop(engine.clone(), settings, inner.clone()));
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => {
-                            let _ = task.await;
-                            return;
-                        }
-                        _ = &mut task => return,
-                        () = tokio::time::sleep(settings.lead_check) => {
-                            if !lead.still_held().await {
-                                tracing::warn!("lost the lead of the release pull-request comments; stopping them here");
-                                inner.cancel();
-                                let _ = task.await;
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "could not ask the database who keeps the release pull-request comments");
-            }
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(settings.lead_check) => {}
-        }
-    }
+    crate::lead::run_while_leading(
+        &engine,
+        TASK,
+        "the release pull-request comments",
+        settings.lead_check,
+        stop,
+        |_| {},
+        |work_stop| update_loop(engine.clone(), settings, work_stop),
+    )
+    .await;
 }
 
 async fn update_loop(engine: Engine, settings: PrCommentSettings, stop: CancellationToken) {
     let memory = PrCommentMemory::default();
     let mut events = engine.events().subscribe();
     let mut due: HashMap<ReleaseId, Instant> = HashMap::new();
+    // Changes made before this process took the lead announced nothing here: every open
+    // release is brought up to date once.
+    for id in open_releases(&engine).await {
+        due.insert(id, Instant::now());
+    }
     loop {
         let next = due.values().min().copied();
         tokio::select! {
@@ -332,4 +313,23 @@ async fn update_loop(engine: Engine, settings: PrCommentSettings, stop: Cancella
             }
         }
     }
+}
+
+/// The pending and approved releases (the newest 200 of each).
+async fn open_releases(engine: &Engine) -> Vec<ReleaseId> {
+    let mut out = Vec::new();
+    for status in [ReleaseStatus::Pending, ReleaseStatus::Approved] {
+        let filter = ReleaseFilter {
+            status: Some(status),
+            limit: ReleaseFilter::MAX_LIMIT,
+            ..ReleaseFilter::default()
+        };
+        match engine.list_releases(&filter).await {
+            Ok(page) => out.extend(page.releases.into_iter().map(|r| r.release.id)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the open releases; their pull-request comments catch up with their next change");
+            }
+        }
+    }
+    out
 }
