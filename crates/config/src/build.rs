@@ -45,6 +45,18 @@ pub(crate) fn config(raw: RawConfig, p: &mut Problems) -> Config {
         ci: ci(raw.ci.unwrap_or_default(), p),
         argocd: raw.argocd.map(|a| argocd(a, p)),
         mattermost: raw.mattermost.map(|m| mattermost(m, p)),
+        log: {
+            let raw = raw.log.unwrap_or_default();
+            LogConfig {
+                // The schema walk allowed only `text` and `json`.
+                format: if raw.format.as_deref() == Some("json") {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Text
+                },
+                level: raw.level.filter(|l| !l.trim().is_empty()),
+            }
+        },
     }
 }
 

@@ -49,8 +49,8 @@ use serde_yaml_ng::Value;
 
 pub use model::{
     ApiTokenConfig, ApprovalsConfig, ArgocdConfig, ArgocdEnvironment, AuthConfig, AuthMode,
-    ChatTiming, CiConfig, Config, DatabaseConfig, DevUser, GithubConfig, MattermostConfig,
-    OidcConfig, RepoFilter, RoleMapping, ServerConfig, VersionSource,
+    ChatTiming, CiConfig, Config, DatabaseConfig, DevUser, GithubConfig, LogConfig, LogFormat,
+    MattermostConfig, OidcConfig, RepoFilter, RoleMapping, ServerConfig, VersionSource,
 };
 pub use pr_dashboard::{
     DASHBOARD_CONFIG_FILE, DashboardConfigError, load_dashboard_config, parse_dashboard_config,

@@ -28,6 +28,27 @@ pub struct Config {
     pub argocd: Option<ArgocdConfig>,
     /// The chat bot; `None` turns it off.
     pub mattermost: Option<MattermostConfig>,
+    /// How the server logs.
+    pub log: LogConfig,
+}
+
+/// The `log` section.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogConfig {
+    /// `text` (default) or `json`: one JSON object per line.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `shipyard=debug`; `RUST_LOG` wins when set.
+    pub level: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// For people reading a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// The `server` section.

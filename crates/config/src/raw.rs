@@ -29,6 +29,14 @@ pub(crate) struct RawConfig {
     pub ci: Option<RawCi>,
     pub argocd: Option<RawArgocd>,
     pub mattermost: Option<RawMattermost>,
+    pub log: Option<RawLog>,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawLog {
+    pub format: Option<String>,
+    pub level: Option<String>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -242,6 +250,7 @@ pub(crate) fn read_sections(mut root: Mapping, problems: &mut Problems) -> RawCo
     let ci = take("ci");
     let argocd = take("argocd");
     let mattermost = take("mattermost");
+    let log = take("log");
     RawConfig {
         server: section("server", server, problems),
         database: section("database", database, problems),
@@ -251,6 +260,7 @@ pub(crate) fn read_sections(mut root: Mapping, problems: &mut Problems) -> RawCo
         ci: section("ci", ci, problems),
         argocd: section("argocd", argocd, problems),
         mattermost: section("mattermost", mattermost, problems),
+        log: section("log", log, problems),
     }
 }
 
@@ -322,6 +332,7 @@ mod tests {
                 ..RawArgocd::default()
             }),
             mattermost: Some(RawMattermost::default()),
+            log: Some(RawLog::default()),
         };
         let value = serde_yaml_ng::to_value(&everything).unwrap();
         let mut from_structs = BTreeSet::new();

@@ -146,6 +146,10 @@ pub(crate) static ROOT: Shape = Struct(&[
         ]),
     ),
     (
+        "log",
+        Struct(&[("format", OneOf(&["text", "json"])), ("level", Str)]),
+    ),
+    (
         "mattermost",
         Struct(&[
             ("url", Str),

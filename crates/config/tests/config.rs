@@ -962,3 +962,15 @@ fn graphql_url_is_derived_from_the_api_url() {
     let g = github_with("http://127.0.0.1:4010", Some("http://127.0.0.1:4011/gql/"));
     assert_eq!(g.graphql_url(), "http://127.0.0.1:4011/gql");
 }
+
+#[test]
+fn the_log_section_picks_the_format_and_level() {
+    let c = ok("log:\n  format: json\n  level: \"shipyard=debug\"\n", env(&[]));
+    assert_eq!(c.log.format, shipyard_config::LogFormat::Json);
+    assert_eq!(c.log.level.as_deref(), Some("shipyard=debug"));
+    let c = ok("", env(&[("SHIPYARD_LOG__FORMAT", "json")]));
+    assert_eq!(c.log.format, shipyard_config::LogFormat::Json);
+    assert_eq!(ok("", env(&[])).log, shipyard_config::LogConfig::default());
+    let e = Config::from_yaml_str("log:\n  format: xml\n", env(&[])).unwrap_err();
+    assert!(e.at("log.format").is_some(), "{e}");
+}

@@ -122,10 +122,30 @@ enum TokenAction {
     Hash,
 }
 
+/// Logging for commands without a configuration (the demo): text, or JSON with
+/// `SHIPYARD_LOG_FORMAT=json`; the level from `RUST_LOG`.
 fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("SHIPYARD_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    init_logging_with(json, None);
+}
+
+/// Logging as the `log` section says (`RUST_LOG` wins over `log.level`).
+fn init_logging_from(log: &shipyard_config::LogConfig) -> anyhow::Result<()> {
+    if let Some(level) = &log.level {
+        tracing_subscriber::EnvFilter::try_new(level)
+            .map_err(|e| anyhow::anyhow!("log.level `{level}` is not a log filter: {e}"))?;
+    }
+    let json = log.format == shipyard_config::LogFormat::Json
+        || std::env::var("SHIPYARD_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    init_logging_with(json, log.level.as_deref());
+    Ok(())
+}
+
+fn init_logging_with(json: bool, level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -168,8 +188,8 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
-            init_logging();
             let config = load_config(config)?;
+            init_logging_from(&config.log)?;
             config
                 .validate_for_serve()
                 .map_err(|e| anyhow::anyhow!("the configuration cannot be served:\n{e}"))?;
@@ -193,8 +213,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             demo::run(demo::DemoOptions { listen, data }).await
         }
         Command::Migrate { config } => {
-            init_logging();
             let config = load_config(config)?;
+            init_logging_from(&config.log)?;
             app::open_store(&config).await?;
             println!("migrations applied");
             Ok(())
