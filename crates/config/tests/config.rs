@@ -965,7 +965,10 @@ fn graphql_url_is_derived_from_the_api_url() {
 
 #[test]
 fn the_log_section_picks_the_format_and_level() {
-    let c = ok("log:\n  format: json\n  level: \"shipyard=debug\"\n", env(&[]));
+    let c = ok(
+        "log:\n  format: json\n  level: \"shipyard=debug\"\n",
+        env(&[]),
+    );
     assert_eq!(c.log.format, shipyard_config::LogFormat::Json);
     assert_eq!(c.log.level.as_deref(), Some("shipyard=debug"));
     let c = ok("", env(&[("SHIPYARD_LOG__FORMAT", "json")]));
