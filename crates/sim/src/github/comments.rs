@@ -16,7 +16,7 @@ use super::collab::{Comment, REACTIONS, Reaction, association};
 use super::encoding::node_id;
 use super::faults::json_response;
 use super::rest::{
-    Params, Refusal, find_repo, json_object, not_found_with, ok, page_range, paging, path_number,
+    Params, Refusal, find_repo, json_object, not_found_with, numbered_path, ok, page_range, paging,
     repo_link_header, required_string, validation_failed, with_link,
 };
 use super::state::{GitState, Repo, iso};
@@ -142,11 +142,8 @@ pub(super) async fn list_comments(
     RawQuery(raw): RawQuery,
     uri: Uri,
 ) -> Response {
-    let Ok(Path((owner, name, number))) = path else {
-        return not_found_with(LIST_DOC);
-    };
-    let number = match path_number(&number, LIST_DOC) {
-        Ok(n) => n,
+    let (owner, name, number) = match numbered_path(path, LIST_DOC) {
+        Ok(p) => p,
         Err(r) => return *r,
     };
     let (page, per_page) = paging(&q, 30);
@@ -180,11 +177,8 @@ pub(super) async fn create_comment(
     path: Result<Path<(String, String, String)>, PathRejection>,
     raw: Bytes,
 ) -> Response {
-    let Ok(Path((owner, name, number))) = path else {
-        return not_found_with(CREATE_DOC);
-    };
-    let number = match path_number(&number, CREATE_DOC) {
-        Ok(n) => n,
+    let (owner, name, number) = match numbered_path(path, CREATE_DOC) {
+        Ok(p) => p,
         Err(r) => return *r,
     };
     let login = inner.ctl().token_login.clone();
@@ -210,17 +204,6 @@ pub(super) async fn create_comment(
     created(&json, &location)
 }
 
-/// Owner, repository and comment id from a comment path, or the 404 for a bad one.
-fn comment_path(
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    doc: &str,
-) -> Result<(String, String, u64), Refusal> {
-    let Ok(Path((owner, name, id))) = path else {
-        return Err(Box::new(not_found_with(doc)));
-    };
-    Ok((owner, name, path_number(&id, doc)?))
-}
-
 /// The repository's name as created, when comment `id` is in it.
 fn comment_repo(inner: &Inner, git: &GitState, owner: &str, name: &str, id: u64) -> Option<String> {
     let r = find_repo(inner, git, owner, name)?;
@@ -232,7 +215,7 @@ pub(super) async fn get_comment(
     State(inner): State<Arc<Inner>>,
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Response {
-    let (owner, name, id) = match comment_path(path, GET_DOC) {
+    let (owner, name, id) = match numbered_path(path, GET_DOC) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -251,7 +234,7 @@ pub(super) async fn update_comment(
     path: Result<Path<(String, String, String)>, PathRejection>,
     raw: Bytes,
 ) -> Response {
-    let (owner, name, id) = match comment_path(path, UPDATE_DOC) {
+    let (owner, name, id) = match numbered_path(path, UPDATE_DOC) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -282,7 +265,7 @@ pub(super) async fn delete_comment(
     State(inner): State<Arc<Inner>>,
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Response {
-    let (owner, name, id) = match comment_path(path, DELETE_DOC) {
+    let (owner, name, id) = match numbered_path(path, DELETE_DOC) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -305,7 +288,7 @@ pub(super) async fn create_reaction(
     path: Result<Path<(String, String, String)>, PathRejection>,
     raw: Bytes,
 ) -> Response {
-    let (owner, name, id) = match comment_path(path, REACT_DOC) {
+    let (owner, name, id) = match numbered_path(path, REACT_DOC) {
         Ok(p) => p,
         Err(r) => return *r,
     };

@@ -595,10 +595,22 @@ pub(super) fn required_string(
 }
 
 /// A number from a path segment, or the 404 GitHub answers for anything else there.
-pub(super) fn path_number(segment: &str, doc: &str) -> Result<u64, Refusal> {
+fn path_number(segment: &str, doc: &str) -> Result<u64, Refusal> {
     segment
         .parse::<u64>()
         .map_err(|_| Box::new(not_found_with(doc)))
+}
+
+/// Owner, repository and the number (an issue, a pull request, a comment) of a
+/// `/repos/{owner}/{repo}/…/{number}` path, or GitHub's 404 for a bad one.
+pub(super) fn numbered_path(
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    doc: &str,
+) -> Result<(String, String, u64), Refusal> {
+    let Ok(Path((owner, name, number))) = path else {
+        return Err(Box::new(not_found_with(doc)));
+    };
+    Ok((owner, name, path_number(&number, doc)?))
 }
 
 /// `GET /user`: the account the token belongs to. An app's installation token (a `[bot]`

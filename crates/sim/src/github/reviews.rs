@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::collab::{Review, association, legacy_permission};
 use super::encoding::node_id;
 use super::rest::{
-    Params, find_repo, not_found_with, ok, page_range, paging, path_number, repo_link_header,
+    Params, find_repo, not_found_with, numbered_path, ok, page_range, paging, repo_link_header,
     with_link,
 };
 use super::state::{GitState, iso};
@@ -57,11 +57,8 @@ pub(super) async fn list_reviews(
     RawQuery(raw): RawQuery,
     uri: Uri,
 ) -> Response {
-    let Ok(Path((owner, name, number))) = path else {
-        return not_found_with(LIST_DOC);
-    };
-    let number = match path_number(&number, LIST_DOC) {
-        Ok(n) => n,
+    let (owner, name, number) = match numbered_path(path, LIST_DOC) {
+        Ok(p) => p,
         Err(r) => return *r,
     };
     let (page, per_page) = paging(&q, 30);
