@@ -592,6 +592,17 @@ async fn bad_input_exits_2_and_writes_nothing() {
         assert!(run.stderr.contains(names), "{args:?}: {run:#?}");
         assert_eq!(run.stderr.lines().count(), 1, "one line: {run:#?}");
     }
+    let head = gh.head.clone();
+    for args in [
+        vec!["init", "--pr", "999"],
+        vec![
+            "update", "--pr", "999", "--sha", &head, "--stage", "apply", "--status", "success",
+        ],
+    ] {
+        let run = gh.run(&args).await;
+        assert_eq!(run.code, 2, "{args:?}: {run:#?}");
+        assert!(run.stderr.contains("#999 does not exist"), "{run:#?}");
+    }
     let mut no_token = gh.command(&["init", "--pr", &pr]);
     no_token.env_remove("GITHUB_TOKEN");
     let run = Run::of(no_token.output().await.unwrap());

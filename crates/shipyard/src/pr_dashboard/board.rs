@@ -68,7 +68,21 @@ impl<'a> Board<'a> {
 
     /// The pull request.
     pub async fn pull(&self, pr: u64) -> Result<PullRequest, Failure> {
-        Ok(self.gh.pull_request(self.repo, pr).await?)
+        self.gh
+            .pull_request(self.repo, pr)
+            .await
+            .map_err(|e| self.no_such_pr(pr, e))
+    }
+
+    /// A 404 for the pull request is bad input (a wrong `--pr`), not GitHub refusing.
+    fn no_such_pr(&self, pr: u64, e: shipyard_github::GithubError) -> Failure {
+        match e {
+            shipyard_github::GithubError::Rejected { status: 404, .. } => Failure::Input(format!(
+                "pull request #{pr} does not exist in {} (or the token cannot see it)",
+                self.repo
+            )),
+            other => other.into(),
+        }
     }
 
     /// This tool's dashboards for `sha` on `pr`, oldest first: comments by the configured
@@ -77,7 +91,8 @@ impl<'a> Board<'a> {
         let mut own: Vec<IssueComment> = self
             .gh
             .issue_comments(self.repo, pr)
-            .await?
+            .await
+            .map_err(|e| self.no_such_pr(pr, e))?
             .into_iter()
             .filter(|c| {
                 c.author.eq_ignore_ascii_case(&self.config.author)
