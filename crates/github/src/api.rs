@@ -236,6 +236,32 @@ struct CompareNode {
 }
 
 impl GitHub {
+    /// Reads `first` and every page its `Link` header leads to.
+    pub(crate) async fn all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        first: String,
+    ) -> Result<Vec<T>, GithubError> {
+        let mut out = Vec::new();
+        let mut next = Some(first);
+        // GitHub never sends a loop, but a broken proxy could: stop after a generous bound.
+        let mut pages = 0;
+        while let Some(url) = next {
+            pages += 1;
+            if pages > 1_000 {
+                return Err(GithubError::Decode(
+                    "more than 1,000 pages: the Link header does not end".into(),
+                ));
+            }
+            let answer = self.get(&url).await?;
+            if answer.status != StatusCode::OK {
+                return Err(answer.rejected());
+            }
+            out.extend(answer.json::<Vec<T>>()?);
+            next = link(&answer.headers, "next");
+        }
+        Ok(out)
+    }
+
     /// Every repository of `org` (`GET /orgs/{org}/repos`), all pages; pages after the first are
     /// fetched in parallel when GitHub names the last one.
     pub async fn org_repos(&self, org: &str) -> Result<Vec<OrgRepo>, GithubError> {
@@ -263,16 +289,8 @@ impl GitHub {
             }))
             .await?;
             repos.extend(rest.into_iter().flatten());
-        } else {
-            let mut next = link(&first.headers, "next");
-            while let Some(url) = next {
-                let answer = self.get(&url).await?;
-                if answer.status != StatusCode::OK {
-                    return Err(answer.rejected());
-                }
-                repos.extend(answer.json::<Vec<RepoWire>>()?);
-                next = link(&answer.headers, "next");
-            }
+        } else if let Some(next) = link(&first.headers, "next") {
+            repos.extend(self.all_pages::<RepoWire>(next).await?);
         }
         Ok(repos
             .into_iter()

@@ -4,7 +4,7 @@
 //! `repo` is always `owner/name`, as `GITHUB_REPOSITORY` gives it.
 
 use crate::GithubError;
-use crate::api::{enc_path, link};
+use crate::api::enc_path;
 use crate::transport::{Answer, GitHub};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -391,29 +391,6 @@ impl GitHub {
             StatusCode::OK | StatusCode::CREATED => Ok(()),
             _ => Err(answer.rejected()),
         }
-    }
-
-    /// Reads `first` and every page its `Link` header leads to.
-    async fn all_pages<T: serde::de::DeserializeOwned>(
-        &self,
-        first: String,
-    ) -> Result<Vec<T>, GithubError> {
-        let mut out = Vec::new();
-        let mut next = Some(first);
-        // GitHub never sends a loop, but a broken proxy could: stop after a generous bound.
-        let mut pages = 0;
-        while let Some(url) = next {
-            pages += 1;
-            if pages > 1_000 {
-                return Err(GithubError::Decode(
-                    "more than 1,000 pages: the Link header does not end".into(),
-                ));
-            }
-            let answer = expect(self.get(&url).await?, StatusCode::OK)?;
-            out.extend(answer.json::<Vec<T>>()?);
-            next = link(&answer.headers, "next");
-        }
-        Ok(out)
     }
 }
 
