@@ -151,6 +151,24 @@ async fn run(action: Action, options: &Options, env: &ActionsEnv) -> Result<(), 
         return render(state, options, env);
     }
     let config = load_config(options, env)?;
+    // Bad arguments are named before anything else is asked of the environment.
+    if let Action::Update {
+        stage,
+        status,
+        link,
+        sha,
+        ..
+    } = &action
+    {
+        parse_status(status)?;
+        check_stage(&config, stage)?;
+        if let Some(link) = link {
+            check_link(link)?;
+        }
+        if let Some(sha) = sha {
+            check_sha(sha)?;
+        }
+    }
     let gh = client(env, options)?;
     let repo = env.repository()?;
     let board = Board::new(&gh, &repo, &config, env.run_link());
@@ -175,10 +193,6 @@ async fn run(action: Action, options: &Options, env: &ActionsEnv) -> Result<(), 
             note,
         } => {
             let status = parse_status(&status)?;
-            check_stage(&config, &stage)?;
-            if let Some(link) = &link {
-                check_link(link)?;
-            }
             let sha = head_or(&board, pr, sha).await?;
             let update = StageUpdate {
                 stage,
@@ -239,7 +253,7 @@ fn render(path: &std::path::Path, options: &Options, env: &ActionsEnv) -> Result
         )));
     }
     let config = load_config(options, env)?;
-    print!(
+    println!(
         "{}",
         dashboard::render_fitting(&mut state, &config.stages, env.run_link().as_deref())
     );
