@@ -81,12 +81,47 @@ fn server(raw: RawServer, p: &mut Problems) -> ServerConfig {
         None => format!("http://{listen}"),
         Some(url) => http_url(&url, "server.base_url", p),
     };
-    ServerConfig { listen, base_url }
+    let replica = raw.replica.map(|r| r.trim().to_owned());
+    if let Some(r) = &replica
+        && (r.is_empty() || r.len() > 100 || r.chars().any(char::is_control))
+    {
+        p.push(
+            "server.replica",
+            "must be 1 to 100 characters without control characters",
+        );
+    }
+    let shutdown_timeout = positive(
+        raw.shutdown_timeout,
+        default.shutdown_timeout,
+        "server.shutdown_timeout",
+        p,
+    );
+    ServerConfig {
+        listen,
+        base_url,
+        replica,
+        shutdown_timeout,
+    }
 }
 
 fn database(raw: RawDatabase, p: &mut Problems) -> DatabaseConfig {
+    let default = DatabaseConfig::default();
+    let max_connections = match raw.max_connections {
+        None => default.max_connections,
+        Some(n @ 2..=1000) => n as u32,
+        Some(n) => {
+            p.push(
+                "database.max_connections",
+                format!("must be from 2 to 1000, not {n}"),
+            );
+            default.max_connections
+        }
+    };
     let Some(url) = raw.url else {
-        return DatabaseConfig::default();
+        return DatabaseConfig {
+            max_connections,
+            ..default
+        };
     };
     let url = url.trim().to_owned();
     let known = ["sqlite:", "postgres://", "postgresql://"];
@@ -96,7 +131,19 @@ fn database(raw: RawDatabase, p: &mut Problems) -> DatabaseConfig {
             "must start with `sqlite:`, `postgres://` or `postgresql://`",
         );
     }
-    DatabaseConfig { url }
+    DatabaseConfig {
+        url,
+        max_connections,
+    }
+}
+
+/// A duration longer than zero (`default` when not given).
+fn positive(value: Option<Duration>, default: Duration, key: &str, p: &mut Problems) -> Duration {
+    let d = value.unwrap_or(default);
+    if d.is_zero() {
+        p.push(key, "must be longer than zero");
+    }
+    d
 }
 
 fn github(raw: RawGithub, p: &mut Problems) -> GithubConfig {
@@ -396,6 +443,7 @@ fn ci(raw: RawCi, p: &mut Problems) -> CiConfig {
         poll_timeout,
         rate_limit_backoff: raw.rate_limit_backoff.unwrap_or(default.rate_limit_backoff),
         no_workflow_after_checks,
+        claim_lease: positive(raw.claim_lease, default.claim_lease, "ci.claim_lease", p),
     }
 }
 
@@ -553,6 +601,7 @@ fn mattermost(raw: RawMattermost, p: &mut Problems) -> MattermostConfig {
             "lead_check_interval",
         ),
         catch_up_retry: interval(raw.catch_up_retry, default.catch_up_retry, "catch_up_retry"),
+        outbox_lease: interval(raw.outbox_lease, default.outbox_lease, "outbox_lease"),
     };
     MattermostConfig {
         url,

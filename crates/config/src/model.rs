@@ -59,6 +59,12 @@ pub struct ServerConfig {
     /// The public base URL, without a trailing slash, for links in chat posts and PR comments
     /// (default `http://{listen}`).
     pub base_url: String,
+    /// This process's name among the replicas sharing the database (default: the host name and
+    /// process id), shown in `/readyz` as who leads what.
+    pub replica: Option<String>,
+    /// How long a stopping server waits for requests, event streams and background work to
+    /// end before it exits anyway (default 20 s).
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +73,8 @@ impl Default for ServerConfig {
         ServerConfig {
             listen,
             base_url: format!("http://{listen}"),
+            replica: None,
+            shutdown_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -77,12 +85,16 @@ pub struct DatabaseConfig {
     /// `sqlite:…` or `postgres://…` (default `sqlite://./shipyard.db`). It may hold a password,
     /// so it is never printed in problems; do not log it either.
     pub url: String,
+    /// The most pooled connections this process opens (default 10); see `docs/operations.md`
+    /// for what else it holds.
+    pub max_connections: u32,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: "sqlite://./shipyard.db".to_owned(),
+            max_connections: 10,
         }
     }
 }
@@ -304,6 +316,9 @@ pub struct CiConfig {
     pub rate_limit_backoff: Duration,
     /// Checks without a matching run before the status becomes `no_workflow` (default 3).
     pub no_workflow_after_checks: u32,
+    /// How long a replica keeps the runs it claimed for a check before another may take them
+    /// (default 2 min, and at least four poll intervals): after a crash, how long its checks wait.
+    pub claim_lease: Duration,
 }
 
 impl Default for CiConfig {
@@ -316,6 +331,7 @@ impl Default for CiConfig {
             poll_timeout: Duration::from_secs(24 * 60 * 60),
             rate_limit_backoff: Duration::from_secs(5 * 60),
             no_workflow_after_checks: 3,
+            claim_lease: Duration::from_secs(120),
         }
     }
 }
@@ -413,6 +429,9 @@ pub struct ChatTiming {
     pub lead_check_interval: Duration,
     /// Pause before a failed read-back of a channel after a reconnect is tried again (5 s).
     pub catch_up_retry: Duration,
+    /// How long the sender keeps the notifications it claimed before another may take them
+    /// (default 60 s): after a crash, how long they wait.
+    pub outbox_lease: Duration,
 }
 
 impl Default for ChatTiming {
@@ -422,6 +441,7 @@ impl Default for ChatTiming {
             outbox_poll_interval: Duration::from_secs(2),
             lead_check_interval: Duration::from_secs(10),
             catch_up_retry: Duration::from_secs(5),
+            outbox_lease: Duration::from_secs(60),
         }
     }
 }

@@ -44,12 +44,16 @@ pub(crate) struct RawLog {
 pub(crate) struct RawServer {
     pub listen: Option<String>,
     pub base_url: Option<String>,
+    pub replica: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Option<Duration>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawDatabase {
     pub url: Option<String>,
+    pub max_connections: Option<u64>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -145,6 +149,8 @@ pub(crate) struct RawCi {
     #[serde(with = "humantime_serde")]
     pub rate_limit_backoff: Option<Duration>,
     pub no_workflow_after_checks: Option<u64>,
+    #[serde(with = "humantime_serde")]
+    pub claim_lease: Option<Duration>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -193,6 +199,8 @@ pub(crate) struct RawMattermost {
     pub lead_check_interval: Option<Duration>,
     #[serde(with = "humantime_serde")]
     pub catch_up_retry: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub outbox_lease: Option<Duration>,
 }
 
 /// A YAML mapping read into a list of pairs, keeping the order of the file.

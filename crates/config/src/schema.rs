@@ -38,8 +38,19 @@ use Shape::*;
 
 /// Every valid key of a configuration file.
 pub(crate) static ROOT: Shape = Struct(&[
-    ("server", Struct(&[("listen", Str), ("base_url", Str)])),
-    ("database", Struct(&[("url", Secret)])),
+    (
+        "server",
+        Struct(&[
+            ("listen", Str),
+            ("base_url", Str),
+            ("replica", Str),
+            ("shutdown_timeout", Duration),
+        ]),
+    ),
+    (
+        "database",
+        Struct(&[("url", Secret), ("max_connections", UInt)]),
+    ),
     (
         "github",
         Struct(&[
@@ -116,6 +127,7 @@ pub(crate) static ROOT: Shape = Struct(&[
             ("poll_timeout", Duration),
             ("rate_limit_backoff", Duration),
             ("no_workflow_after_checks", UInt),
+            ("claim_lease", Duration),
         ]),
     ),
     (
@@ -158,6 +170,7 @@ pub(crate) static ROOT: Shape = Struct(&[
             ("bot_username", Str),
             ("channels", List(&Str)),
             ("summary_interval", Duration),
+            ("outbox_lease", Duration),
             ("outbox_poll_interval", Duration),
             ("lead_check_interval", Duration),
             ("catch_up_retry", Duration),

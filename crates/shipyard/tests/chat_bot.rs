@@ -62,6 +62,7 @@ impl Chat {
                 outbox_poll_interval: Duration::from_millis(100),
                 lead_check_interval: Duration::from_millis(200),
                 catch_up_retry: Duration::from_millis(200),
+                outbox_lease: Duration::from_secs(60),
             },
         });
     }

@@ -51,9 +51,36 @@ impl Store {
             }
         }
     }
+
+    /// Who holds the lead of `task`: the `application_name` of the PostgreSQL session holding
+    /// its lock (see [`StoreOptions::application_name`](crate::StoreOptions)), `None` when
+    /// nobody does. On SQLite, which serves one process, always `None`.
+    pub async fn lead_holder(&self, task: &str) -> Result<Option<String>, StoreError> {
+        // A lock on a 64-bit key shows its high half in `classid` and its low half in `objid`.
+        const SQL: &str = "SELECT a.application_name FROM pg_locks l \
+            JOIN pg_stat_activity a ON a.pid = l.pid \
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+            AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0) \
+            LIMIT 1";
+        match &self.db {
+            Db::Sqlite(_) => Ok(None),
+            Db::Postgres(pool) => Ok(sqlx::query_scalar(SQL)
+                .bind(task)
+                .fetch_optional(pool)
+                .await?),
+        }
+    }
 }
 
 impl Leadership {
+    /// Gives the lead up now (at shutdown), rather than when the session is dropped.
+    pub async fn release(mut self) {
+        if let Some(session) = self.session.take() {
+            let _ = tokio::time::timeout(CHECK_TIMEOUT, session.close()).await;
+        }
+    }
+
     /// Whether leadership is still held: on PostgreSQL, whether the session holding the lock
     /// still answers.
     pub async fn still_held(&mut self) -> bool {

@@ -16,7 +16,8 @@
 //! - `ci`: CI tracking, one row per release repo: leases for the poller, version-checked
 //!   updates, per-release summaries.
 //! - `tokens`: API tokens.
-//! - `outbox`: chat notifications owed; `leader`: one process leading a singleton task.
+//! - `outbox`: chat notifications owed; `leader`: one process leading a singleton task;
+//!   `notify`: `NOTIFY`/`LISTEN`, how replicas hear of each other's changes.
 //! - `records`: the public records; `rows`: raw rows and their parsing.
 //! - `testing` (feature `testing`): fresh databases on either backend for tests.
 //!
@@ -79,6 +80,7 @@ mod deliveries;
 mod deploy;
 mod error;
 mod leader;
+mod notify;
 mod outbox;
 mod records;
 mod releases;
@@ -94,6 +96,7 @@ pub use deliveries::MAX_DELIVERY_ID_LEN;
 pub use deploy::{DeployCounts, DeployStatusRecord};
 pub use error::StoreError;
 pub use leader::Leadership;
+pub use notify::{EventListener, Heard, MAX_NOTIFY_PAYLOAD};
 pub use outbox::{NewNotification, NotificationRecord};
 pub use records::{
     ApiTokenRecord, CiStatusRecord, HistoryRecord, NewHistory, ReleaseFilter, ReleasePage,
@@ -143,6 +146,9 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long a caller waits for a free connection before an error.
     pub acquire_timeout: Duration,
+    /// PostgreSQL: the `application_name` of every session, so `pg_stat_activity` (and
+    /// [`Store::lead_holder`]) tell replicas apart; at most 63 bytes are kept.
+    pub application_name: Option<String>,
 }
 
 impl Default for StoreOptions {
@@ -150,6 +156,7 @@ impl Default for StoreOptions {
         StoreOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
+            application_name: None,
         }
     }
 }
@@ -210,7 +217,10 @@ impl Store {
                 db: Db::Sqlite(pool),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let connect = PgConnectOptions::from_str(url)?;
+            let mut connect = PgConnectOptions::from_str(url)?;
+            if let Some(name) = &options.application_name {
+                connect = connect.application_name(truncate_utf8(name, 63));
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections.max(1))
                 .acquire_timeout(options.acquire_timeout)
@@ -266,6 +276,15 @@ impl Store {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
     }
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Compares the applied migrations with the embedded ones.

@@ -190,7 +190,21 @@ const MARK_FAILED: &str = "UPDATE notification_outbox \
     SET last_error = $2, next_attempt_at = $3, lease_until = NULL \
     WHERE id = $1 AND sent_at IS NULL";
 
+const RELEASE: &str = "UPDATE notification_outbox SET lease_until = NULL \
+    WHERE id = $1 AND sent_at IS NULL";
+
 impl Store {
+    /// Hands the claim on notification `id` back without trying it (its sender is stopping):
+    /// it is due again at once for any sender. `false` if it was marked sent meanwhile.
+    pub async fn release_notification(&self, id: i64) -> Result<bool, StoreError> {
+        let rows = on_pool!(self, pool => sqlx::query(RELEASE)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(rows == 1)
+    }
+
     /// Enqueues `n` outside a transaction; `false` when its occasion was enqueued before.
     pub async fn enqueue_notification(&self, n: &NewNotification) -> Result<bool, StoreError> {
         let rows = on_pool!(self, pool => bind_enqueue!(sqlx::query(ENQUEUE), n)
