@@ -45,6 +45,8 @@ pub struct ChatSettings {
     pub lead_check: Duration,
     /// Pause before a failed read-back of a channel after a reconnect is tried again.
     pub catch_up_retry: Duration,
+    /// How long claimed notifications stay with this sender.
+    pub outbox_lease: Duration,
     /// Reconnect backoff and keep-alive of the WebSocket.
     pub events: EventStreamOptions,
 }
@@ -62,6 +64,7 @@ impl ChatSettings {
             sender_max_backoff: Duration::from_secs(300),
             lead_check: Duration::from_secs(10),
             catch_up_retry: Duration::from_secs(5),
+            outbox_lease: Duration::from_secs(60),
             events: EventStreamOptions::default(),
         }
     }

@@ -17,8 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 /// The prop holding a post's idempotency key.
 pub const KEY_PROP: &str = "shipyard_key";
-/// How long a claimed row stays with its sender.
-const LEASE_SECS: i64 = 60;
 /// Rows claimed per round.
 const BATCH: u32 = 20;
 /// How far before a row's enqueueing its post is looked for, in milliseconds (clock skew).
@@ -35,6 +33,8 @@ pub struct SendRound {
     pub recovered: usize,
     /// Failed; due again later.
     pub failed: usize,
+    /// Handed back untried (the sender is stopping).
+    pub handed_back: usize,
 }
 
 impl ChatBot {
@@ -47,7 +47,7 @@ impl ChatBot {
         // Changes that may have enqueued something wake the sender too (sign-offs, status, CI).
         let mut events = self.engine.events().subscribe();
         loop {
-            let round = match self.send_due().await {
+            let round = match self.send_due(&stop).await {
                 Ok(round) => round,
                 Err(e) => {
                     tracing::warn!(error = %e, "the notification outbox could not be read");
@@ -70,13 +70,29 @@ impl ChatBot {
     }
 
     /// Claims the due rows and posts each; a failure of one row does not stop the others.
-    pub async fn send_due(&self) -> Result<SendRound, shipyard_engine::EngineError> {
-        let rows = self.engine.claim_notifications(LEASE_SECS, BATCH).await?;
+    /// Once `stop` is cancelled the row in flight is finished and the others are handed back
+    /// untried, for whichever sender runs next.
+    pub async fn send_due(
+        &self,
+        stop: &CancellationToken,
+    ) -> Result<SendRound, shipyard_engine::EngineError> {
+        let rows = self
+            .engine
+            .claim_notifications(self.settings.outbox_lease.as_secs().max(1) as i64, BATCH)
+            .await?;
         let mut round = SendRound {
             claimed: rows.len(),
             ..SendRound::default()
         };
-        for n in rows {
+        let mut rows = rows.into_iter();
+        while let Some(n) = rows.next() {
+            if stop.is_cancelled() {
+                for rest in std::iter::once(n).chain(rows.by_ref()) {
+                    self.engine.release_notification(rest.id).await?;
+                    round.handed_back += 1;
+                }
+                break;
+            }
             match self.send_one(&n).await {
                 Ok(Sent::Posted) => round.posted += 1,
                 Ok(Sent::Recovered) => round.recovered += 1,

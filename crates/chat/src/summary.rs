@@ -8,8 +8,8 @@
 
 use crate::ChatBot;
 use shipyard_core::ReleaseId;
-use shipyard_engine::EventKind;
 use shipyard_engine::chat::summary_message;
+use shipyard_engine::{EventKind, Notice};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -68,10 +68,13 @@ impl ChatBot {
             tokio::select! {
                 () = stop.cancelled() => return,
                 event = events.recv() => match event {
-                    Ok(e) if matters(e.kind) => edits.schedule(e.release_id, debounce),
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "the summary updater missed live events; summaries catch up with the next change");
+                    Ok(Notice::Release(e)) if matters(e.kind) => edits.schedule(e.release_id, debounce),
+                    Ok(Notice::Release(_)) => {}
+                    Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
+                        // Changes may have been missed: every open release's summary is checked.
+                        for id in self.engine.open_release_ids().await {
+                            edits.schedule(id, debounce);
+                        }
                     }
                     Err(RecvError::Closed) => return,
                 },

@@ -30,6 +30,12 @@ pub struct Readiness {
     pub chat: Option<crate::chat::ChatStatus>,
     /// How this process last read each Argo CD environment, when `argocd` is configured.
     pub argocd: Option<Vec<crate::deploy::EnvironmentHealth>>,
+    /// This process's name among the replicas.
+    pub replica: String,
+    /// Who leads each singleton task this process takes part in.
+    pub leads: Vec<crate::lead::LeadStatus>,
+    /// How other replicas' changes reach this one.
+    pub relay: crate::RelaySnapshot,
 }
 
 impl Engine {
@@ -113,6 +119,9 @@ impl Engine {
             github_org: self.org().map(str::to_owned),
             chat: self.chat_progress().status(),
             argocd: self.deploy_health(),
+            replica: self.inner.settings.replica.clone(),
+            leads: self.leads().await,
+            relay: self.relay_status(),
         }
     }
 
@@ -129,10 +138,18 @@ impl Engine {
         lease_secs: i64,
         batch: u32,
     ) -> Result<Vec<NotificationRecord>, EngineError> {
-        Ok(self
+        let rows = self
             .store()
             .claim_due_notifications(self.now(), lease_secs, batch)
-            .await?)
+            .await?;
+        metrics::counter!("shipyard_leases_claimed_total", "queue" => "outbox")
+            .increment(rows.len() as u64);
+        Ok(rows)
+    }
+
+    /// Hands the claim on notification `id` back untried (the sender is stopping).
+    pub async fn release_notification(&self, id: i64) -> Result<bool, EngineError> {
+        Ok(self.store().release_notification(id).await?)
     }
 
     /// Notification `id` could not be posted; it is due again at `retry_at`. `false` when it

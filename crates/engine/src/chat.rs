@@ -430,8 +430,8 @@ impl Engine {
             },
         )
         .await?;
-        tx.commit().await?;
-        self.events().publish(&n.release_id, &kinds, now);
+        self.commit_announcing(tx, &n.release_id, &kinds, now)
+            .await?;
         Ok(true)
     }
 }

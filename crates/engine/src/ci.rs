@@ -26,6 +26,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
 
 /// Longest job log read for a chart version.
 pub const MAX_LOG_BYTES: usize = 64 * 1024 * 1024;
@@ -44,6 +45,8 @@ pub struct CiOptions {
     pub chart_version_pattern: Regex,
     /// Shortest pause after a rate limit, in seconds (`ci.rate_limit_backoff`).
     pub rate_limit_backoff: i64,
+    /// How long a claim on a row lasts, in seconds (`ci.claim_lease`; at least four polls).
+    pub claim_lease: i64,
 }
 
 /// What the tracker keeps in memory, owned by the engine: its settings, when the last webhook
@@ -60,6 +63,8 @@ pub(crate) struct CiState {
     helm_jobs: Mutex<HashMap<(u64, u64), u64>>,
     /// Shortest pause after a rate limit, in seconds (`ci.rate_limit_backoff`).
     rate_limit_backoff: i64,
+    /// `CiOptions::claim_lease`.
+    claim_lease: i64,
     /// Unix seconds before which no round runs, after a rate limit.
     resume_at: AtomicI64,
     /// The client's count of rate-limit pauses when the tracker last looked.
@@ -75,6 +80,7 @@ impl CiState {
             last_webhook: AtomicI64::new(0),
             helm_jobs: Mutex::new(HashMap::new()),
             rate_limit_backoff: options.rate_limit_backoff,
+            claim_lease: options.claim_lease,
             resume_at: AtomicI64::new(0),
             pauses_seen: AtomicU64::new(0),
         }
@@ -100,6 +106,8 @@ pub struct Round {
     pub changed: usize,
     /// Whether the round was skipped or stopped for a rate limit.
     pub backed_off: bool,
+    /// Rows handed back unchecked because the tracker is stopping.
+    pub handed_back: usize,
 }
 
 fn seen(run: &WorkflowRun) -> RunSeen {
@@ -207,6 +215,13 @@ impl CiTracker {
 
     /// One round: claims the due rows and checks each.
     pub async fn tick(&self) -> Result<Round, EngineError> {
+        self.tick_until(&CancellationToken::new()).await
+    }
+
+    /// One round, cut short when `stop` is cancelled: the check in flight is abandoned (what it
+    /// had not committed is rolled back) and it and the rows not checked yet are handed back,
+    /// due at once for whichever replica claims next.
+    pub async fn tick_until(&self, stop: &CancellationToken) -> Result<Round, EngineError> {
         let now = self.engine.now();
         let mut round = Round::default();
         let Some(github) = self.engine.github() else {
@@ -224,7 +239,7 @@ impl CiTracker {
             round.backed_off = true;
             return Ok(round);
         }
-        let lease = (self.state.settings.poll_interval * 4).max(120);
+        let lease = (self.state.settings.poll_interval * 4).max(self.state.claim_lease);
         let due = self
             .engine
             .store()
@@ -236,8 +251,17 @@ impl CiTracker {
         metrics::gauge!("shipyard_ci_due_checks").set(due.len() as f64);
         metrics::gauge!("shipyard_ci_check_lag_seconds").set(lag.max(0) as f64);
         metrics::counter!("shipyard_ci_rounds_total").increment(1);
+        metrics::counter!("shipyard_leases_claimed_total", "queue" => "ci")
+            .increment(due.len() as u64);
         let mut due = due.into_iter();
         while let Some(rec) = due.next() {
+            if stop.is_cancelled() {
+                for rest in std::iter::once(rec).chain(due.by_ref()) {
+                    self.engine.store().update_ci_status(&rest).await?;
+                    round.handed_back += 1;
+                }
+                break;
+            }
             // While webhooks arrive, a new merge's run is announced by them: the first poll
             // waits for the safety net instead of costing a request at once.
             let first_poll = rec.tracking_started_at + self.state.settings.webhook_poll_interval;
@@ -247,8 +271,16 @@ impl CiTracker {
                 self.engine.store().update_ci_status(&later).await?;
                 continue;
             }
+            let claimed = rec.clone();
+            let outcome = tokio::select! {
+                outcome = self.check(rec, now) => outcome,
+                () = stop.cancelled() => {
+                    self.engine.store().update_ci_status(&claimed).await?;
+                    round.handed_back += 1;
+                    continue;
+                }
+            };
             round.checked += 1;
-            let outcome = self.check(rec, now).await;
             let began = self.rate_limited_since(&github.client);
             let limited = match outcome {
                 Err(GithubOrEngine::Github(GithubError::RateLimited { reset_in_secs })) => {
@@ -396,20 +428,23 @@ impl CiTracker {
                 )
                 .await?;
         }
-        tx.commit().await.map_err(EngineError::from)?;
-        if tracking > 0 {
-            self.engine
-                .events()
-                .publish(&rec.release_id, &[EventKind::Deployment], now);
-        }
+        let mut kinds = Vec::new();
         if changed {
-            metrics::counter!("shipyard_ci_status_changes_total", "status" => record.status.as_str())
-                .increment(1);
-            let mut kinds = vec![EventKind::Ci];
+            kinds.push(EventKind::Ci);
             if !history.is_empty() {
                 kinds.push(EventKind::History);
             }
-            self.engine.events().publish(&rec.release_id, &kinds, now);
+        }
+        if tracking > 0 {
+            kinds.push(EventKind::Deployment);
+        }
+        self.engine
+            .commit_announcing(tx, &rec.release_id, &kinds, now)
+            .await
+            .map_err(EngineError::from)?;
+        if changed {
+            metrics::counter!("shipyard_ci_status_changes_total", "status" => record.status.as_str())
+                .increment(1);
         }
         Ok(changed)
     }
@@ -505,8 +540,7 @@ impl Engine {
         }
         if started > 0 {
             view.ci = self.store().ci_statuses(&view.release.id).await?;
-            self.events()
-                .publish(&view.release.id, &[EventKind::Ci], now);
+            self.announce(&view.release.id, &[EventKind::Ci], now).await;
         }
         Ok(started)
     }

@@ -338,7 +338,7 @@ impl DeployTracker {
             if *history {
                 kinds.push(EventKind::History);
             }
-            self.engine.events().publish(release, &kinds, now);
+            self.engine.announce(release, &kinds, now).await;
         }
         for release in arrived {
             if self.engine.deploy_if_complete(&release).await? {

@@ -7,7 +7,8 @@
 //! Layout:
 //! - [`releases`]: create, read, refresh, edit, exclude, depend, sign off, change status.
 //! - [`gather`]: which repos of the org change between two branches.
-//! - [`events`]: live "release changed" events.
+//! - [`events`]: live "release changed" events, relayed between replicas on PostgreSQL;
+//!   `read_model`: release views kept until such an event.
 //! - [`ci_rules`], [`ci`]: CI tracking (pure rules; the tracker that polls and applies webhooks).
 //! - [`deploy`]: deployment tracking in Argo CD (the tracker, push hints, auto-deployed).
 //! - [`chat`]: what chat is owed (summary and notification texts, written to the outbox).
@@ -25,10 +26,11 @@ pub mod events;
 pub mod gather;
 pub mod lead;
 pub mod pr_comments;
+mod read_model;
 pub mod releases;
 pub mod webhooks;
 
-pub use events::{EventBus, EventKind, ReleaseEvent};
+pub use events::{EventBus, EventKind, Notice, RelaySnapshot, ReleaseEvent};
 pub use gather::{Gathered, GithubSetup, SkipReason};
 pub use releases::{NewRelease, ReleasePatch, ReleaseView, RepoPatch};
 pub use shipyard_core::clock::{Clock, ManualClock, SystemClock};
@@ -127,6 +129,9 @@ pub struct EngineSettings {
     pub ci: Option<ci::CiOptions>,
     /// Deployment tracking (the `argocd` section).
     pub deploy: Option<deploy::DeployOptions>,
+    /// This process's name among the replicas sharing the database (host and process id by
+    /// default): in announcements to the others, and in who leads what.
+    pub replica: String,
 }
 
 /// The use cases, ready to be shared by the web edge, the bot and the trackers.
@@ -141,6 +146,12 @@ struct Inner {
     settings: EngineSettings,
     clock: Arc<dyn Clock>,
     events: EventBus,
+    /// How the relay of other replicas' events is doing.
+    relay: Arc<events::RelayStatus>,
+    /// The singleton tasks this process takes part in.
+    leads: lead::LeadRegistry,
+    /// Views of releases as last read, until they change.
+    views: read_model::ReadModel,
     /// CI tracking's memory, when GitHub and `ci` are configured.
     ci: Option<Arc<ci::CiState>>,
     /// Deployment tracking's memory, when `argocd` is configured.
@@ -174,6 +185,9 @@ impl Engine {
                 settings,
                 clock,
                 events: EventBus::default(),
+                relay: Arc::default(),
+                leads: lead::LeadRegistry::default(),
+                views: read_model::ReadModel::default(),
                 ci,
                 deploy,
                 push_refreshes: webhooks::PushRefreshes::default(),
@@ -200,11 +214,6 @@ impl Engine {
     /// What this process's chat bot has done (the bot reports here; readiness shows it).
     pub fn chat_progress(&self) -> &chat::ChatProgress {
         &self.inner.chat
-    }
-
-    /// The live event bus.
-    pub fn events(&self) -> &EventBus {
-        &self.inner.events
     }
 
     /// Now, by the engine's clock.

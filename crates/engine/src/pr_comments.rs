@@ -8,11 +8,11 @@
 //! comment is written only when its text differs from what it says. After a restart the
 //! comments are found again by listing the PR's comments.
 
-use crate::{Engine, EngineError, EventKind, ReleaseFilter, ReleaseView};
+use crate::{Engine, EngineError, EventKind, Notice, ReleaseView};
+use shipyard_core::ReleaseId;
 use shipyard_core::ci::CiStatus;
 use shipyard_core::dashboard::{self, DashboardState, StageDef, StageState, StageStatus};
 use shipyard_core::deploy::DeployState;
-use shipyard_core::{ReleaseId, ReleaseStatus};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -278,7 +278,7 @@ async fn update_loop(engine: Engine, settings: PrCommentSettings, stop: Cancella
     let mut due: HashMap<ReleaseId, Instant> = HashMap::new();
     // Changes made before this process took the lead announced nothing here: every open
     // release is brought up to date once.
-    for id in open_releases(&engine).await {
+    for id in engine.open_release_ids().await {
         due.insert(id, Instant::now());
     }
     loop {
@@ -286,12 +286,15 @@ async fn update_loop(engine: Engine, settings: PrCommentSettings, stop: Cancella
         tokio::select! {
             () = stop.cancelled() => return,
             event = events.recv() => match event {
-                Ok(e) if e.kind != EventKind::History => {
+                Ok(Notice::Release(e)) if e.kind != EventKind::History => {
                     due.entry(e.release_id).or_insert_with(|| Instant::now() + settings.debounce);
                 }
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "the pull-request comment updater missed live events; comments catch up with the next change");
+                Ok(Notice::Release(_)) => {}
+                Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
+                    // Changes may have been missed: every open release is brought up to date.
+                    for id in engine.open_release_ids().await {
+                        due.entry(id).or_insert_with(|| Instant::now() + settings.debounce);
+                    }
                 }
                 Err(RecvError::Closed) => return,
             },
@@ -313,23 +316,4 @@ async fn update_loop(engine: Engine, settings: PrCommentSettings, stop: Cancella
             }
         }
     }
-}
-
-/// The pending and approved releases (the newest 200 of each).
-async fn open_releases(engine: &Engine) -> Vec<ReleaseId> {
-    let mut out = Vec::new();
-    for status in [ReleaseStatus::Pending, ReleaseStatus::Approved] {
-        let filter = ReleaseFilter {
-            status: Some(status),
-            limit: ReleaseFilter::MAX_LIMIT,
-            ..ReleaseFilter::default()
-        };
-        match engine.list_releases(&filter).await {
-            Ok(page) => out.extend(page.releases.into_iter().map(|r| r.release.id)),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not list the open releases; their pull-request comments catch up with their next change");
-            }
-        }
-    }
-    out
 }

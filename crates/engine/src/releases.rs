@@ -227,7 +227,7 @@ impl Change<'_> {
     }
 }
 
-fn parse_id(id: &str) -> Result<ReleaseId, EngineError> {
+pub(crate) fn parse_id(id: &str) -> Result<ReleaseId, EngineError> {
     ReleaseId::parse(id).ok_or_else(|| {
         EngineError::NotFound(format!(
             "release `{}`",
@@ -353,7 +353,7 @@ impl Engine {
             .insert_release_notifying(&release, &gathered.changed, &[history], summary.as_slice())
             .await?;
         tracing::info!(release = %id, source = %release.source_branch, dest = %release.dest_branch, repos = gathered.changed.len(), "release created");
-        self.events().publish(&id, &[EventKind::Updated], now);
+        self.announce(&id, &[EventKind::Updated], now).await;
         let mut view = self.release(id.as_str()).await?;
         self.track_merged(&mut view).await?;
         Ok(Created { view, gathered })
@@ -396,6 +396,26 @@ impl Engine {
             ci,
             deployment,
         })
+    }
+
+    /// The pending and approved releases (the newest 200 of each): what a subscriber that
+    /// may have missed changes brings up to date. A failed listing is logged and gives fewer.
+    pub async fn open_release_ids(&self) -> Vec<ReleaseId> {
+        let mut out = Vec::new();
+        for status in [ReleaseStatus::Pending, ReleaseStatus::Approved] {
+            let filter = ReleaseFilter {
+                status: Some(status),
+                limit: ReleaseFilter::MAX_LIMIT,
+                ..ReleaseFilter::default()
+            };
+            match self.list_releases(&filter).await {
+                Ok(page) => out.extend(page.releases.into_iter().map(|r| r.release.id)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not list the open releases; they catch up with their next change");
+                }
+            }
+        }
+        out
     }
 
     /// Releases, newest first.
@@ -485,9 +505,8 @@ impl Engine {
         let repos = tx.repos(&id).await?;
         let mut release = change.release;
         release.version = version;
-        tx.commit().await?;
         let kinds: Vec<EventKind> = change.events.into_iter().collect();
-        self.events().publish(&id, &kinds, change.now);
+        self.commit_announcing(tx, &id, &kinds, change.now).await?;
         self.view(release, repos).await
     }
 

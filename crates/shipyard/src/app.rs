@@ -11,13 +11,15 @@ use shipyard_engine::deploy::{DeployOptions, DeployTracker};
 use shipyard_engine::{Clock, Engine, EngineSettings, GithubSetup, SystemClock};
 use shipyard_github::{GitHub, GitHubOptions};
 use shipyard_mattermost::MattermostOptions;
-use shipyard_store::{ApiTokenRecord, Store};
+use shipyard_store::{ApiTokenRecord, Store, StoreOptions};
 use shipyard_web::auth::oidc::Oidc;
 use shipyard_web::auth::{SessionSettings, Sessions};
 use shipyard_web::webhooks::Webhooks;
 use shipyard_web::{AppState, Authenticator, TokenEntry};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// Builds the GitHub side of the engine from `github`; rate-limit pauses run on `clock`.
 pub fn github_setup(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Option<GithubSetup>> {
@@ -43,9 +45,33 @@ pub fn github_setup(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Op
     }))
 }
 
+/// This process's name among the replicas: `server.replica`, else the host name and process id.
+pub fn replica_name(config: &Config) -> String {
+    if let Some(name) = &config.server.replica {
+        return name.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "shipyard".to_owned());
+    let host: String = host.chars().take(80).collect();
+    format!("{host}:{}", std::process::id())
+}
+
 /// Opens the database and applies migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.database.url)
+    let options = StoreOptions {
+        max_connections: config.database.max_connections,
+        application_name: Some(format!(
+            "{}{}",
+            shipyard_engine::lead::APPLICATION_NAME_PREFIX,
+            replica_name(config)
+        )),
+        ..StoreOptions::default()
+    };
+    let store = Store::connect_with(&config.database.url, &options)
         .await
         .context("opening the database")?;
     store
@@ -89,6 +115,7 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
             base_url: config.server.base_url.clone(),
             ci: Some(ci_options(config)?),
             deploy: deploy_options(config)?,
+            replica: replica_name(config),
         },
         clock,
     );
@@ -129,50 +156,92 @@ pub async fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Resu
     })
 }
 
-/// Runs the server on `listener` until `shutdown` completes.
+/// Runs the server on `listener` until `shutdown` completes, then stops gracefully: no new
+/// connections; requests and event streams get until `server.shutdown_timeout` after the signal
+/// to end; trackers hand back the checks they claimed, the chat sender finishes the post in
+/// flight and hands back the rest, leads are given up, and the database is closed. Returns
+/// `Ok` once all that is done or the time is up, whichever comes first.
 pub async fn serve(
     config: &Config,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = build_state(config, Arc::new(SystemClock)).await?;
-    let stop = tokio_util::sync::CancellationToken::new();
-    let every = tick_every(config);
-    let tracker = state
-        .engine
-        .ci()
-        .map(|t| tokio::spawn(run_ci_tracker(t, every, stop.clone())));
-    let deploy = state
-        .engine
-        .deploy()
-        .map(|t| tokio::spawn(run_deploy_tracker(t, stop.clone())));
-    let chat =
-        chat_bot(config, &state.engine)?.map(|bot| tokio::spawn(bot.run_as_leader(stop.clone())));
-    let pr_comments = (config.github.as_ref().is_some_and(|g| g.pr_comments)
-        && state.engine.github().is_some())
-    .then(|| {
-        tokio::spawn(shipyard_engine::pr_comments::run_pr_comments(
-            state.engine.clone(),
-            shipyard_engine::pr_comments::PrCommentSettings::default(),
+    let engine = state.engine.clone();
+    let stop = CancellationToken::new();
+    let signalled: Arc<OnceLock<Instant>> = Arc::default();
+    {
+        let (stop, signalled) = (stop.clone(), signalled.clone());
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = signalled.set(Instant::now());
+            stop.cancel();
+        });
+    }
+    let mut tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)> = Vec::new();
+    tasks.push((
+        "event relay",
+        tokio::spawn(shipyard_engine::events::run_relay(
+            engine.clone(),
             stop.clone(),
-        ))
-    });
-    let served = shipyard_web::serve(listener, state, shutdown)
-        .await
-        .context("serving HTTP");
+        )),
+    ));
+    let every = tick_every(config);
+    if let Some(t) = engine.ci() {
+        tasks.push((
+            "CI tracker",
+            tokio::spawn(run_ci_tracker(t, every, stop.clone())),
+        ));
+    }
+    if let Some(t) = engine.deploy() {
+        tasks.push((
+            "deployment tracker",
+            tokio::spawn(run_deploy_tracker(t, stop.clone())),
+        ));
+    }
+    if let Some(bot) = chat_bot(config, &engine)? {
+        tasks.push(("chat bot", tokio::spawn(bot.run_as_leader(stop.clone()))));
+    }
+    if config.github.as_ref().is_some_and(|g| g.pr_comments) && engine.github().is_some() {
+        tasks.push((
+            "pull-request comments",
+            tokio::spawn(shipyard_engine::pr_comments::run_pr_comments(
+                engine.clone(),
+                shipyard_engine::pr_comments::PrCommentSettings::default(),
+                stop.clone(),
+            )),
+        ));
+    }
+    let grace = config.server.shutdown_timeout;
+    let deadline = || {
+        let at = signalled.get().copied().unwrap_or_else(Instant::now);
+        at + grace
+    };
+    let web = shipyard_web::serve(listener, state, stop.clone().cancelled_owned());
+    let served = tokio::select! {
+        served = web => served.context("serving HTTP"),
+        () = async {
+            stop.cancelled().await;
+            tokio::time::sleep_until(deadline()).await;
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests were still open at the end of the shutdown time; closing them");
+            Ok(())
+        }
+    };
     stop.cancel();
-    if let Some(task) = tracker {
-        let _ = task.await;
+    for (name, task) in tasks {
+        match tokio::time::timeout_at(deadline(), task).await {
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!(
+                    task = name,
+                    "still busy at the end of the shutdown time; left to the lease"
+                );
+            }
+        }
     }
-    if let Some(task) = deploy {
-        let _ = task.await;
-    }
-    if let Some(task) = chat {
-        let _ = task.await;
-    }
-    if let Some(task) = pr_comments {
-        let _ = task.await;
-    }
+    engine.close().await;
+    tracing::info!("stopped");
     served
 }
 
@@ -199,6 +268,7 @@ pub fn chat_bot(config: &Config, engine: &Engine) -> anyhow::Result<Option<ChatB
     settings.sender_poll = mm.timing.outbox_poll_interval;
     settings.lead_check = mm.timing.lead_check_interval;
     settings.catch_up_retry = mm.timing.catch_up_retry;
+    settings.outbox_lease = mm.timing.outbox_lease;
     settings.base_url = config.server.base_url.clone();
     let bot = ChatBot::new(engine.clone(), options, settings)
         .context("setting up the Mattermost client")?;
@@ -224,6 +294,7 @@ pub fn ci_options(config: &Config) -> anyhow::Result<CiOptions> {
         helm_job_pattern: ci.helm_job_pattern.clone(),
         chart_version_pattern: pattern,
         rate_limit_backoff: ci.rate_limit_backoff.as_secs() as i64,
+        claim_lease: ci.claim_lease.as_secs().max(1) as i64,
     })
 }
 
@@ -248,8 +319,17 @@ async fn run_ci_tracker(
             _ = stop.cancelled() => return,
             _ = interval.tick() => {}
         }
-        if let Err(e) = tracker.tick().await {
-            tracing::warn!(error = %e, "CI tracking round failed; trying again next round");
+        match tracker.tick_until(&stop).await {
+            Ok(round) if round.handed_back > 0 => {
+                tracing::info!(
+                    handed_back = round.handed_back,
+                    "stopping: CI checks handed back"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "CI tracking round failed; trying again next round")
+            }
         }
     }
 }

@@ -75,6 +75,7 @@ async fn engine_with(
         helm_job_pattern: "helm".into(),
         chart_version_pattern: Regex::new(DEFAULT_PATTERN).unwrap(),
         rate_limit_backoff: 300,
+        claim_lease: 120,
     };
     Engine::new(
         store,

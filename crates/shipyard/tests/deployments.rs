@@ -236,6 +236,7 @@ async fn world(
                 helm_job_pattern: "helm".into(),
                 chart_version_pattern: Regex::new(DEFAULT_PATTERN).unwrap(),
                 rate_limit_backoff: 300,
+                claim_lease: 120,
             }),
             deploy: Some(DeployOptions::from_config(&argocd, "shipyard-tests").unwrap()),
             ..EngineSettings::default()

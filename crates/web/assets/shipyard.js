@@ -377,6 +377,9 @@
     var source = new EventSource(url);
     var broken = false;
     source.addEventListener("release", scheduleRefresh);
+    // The server may have missed changes (it lost its link to the other replicas for a
+    // moment): re-read everything shown.
+    source.addEventListener("resync", scheduleRefresh);
     source.addEventListener("open", function () {
       // Back after a break: events may have been missed.
       if (broken) scheduleRefresh();

@@ -32,6 +32,7 @@ use axum::response::IntoResponse;
 use shipyard_engine::Engine;
 use std::future::Future;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -92,6 +93,7 @@ fn router(state: AppState, draining: Draining) -> Router {
         .route_layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
         .layer(axum::Extension(draining))
+        .layer(axum::Extension(api::rendered::RenderedReleases::default()))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal(&"a handler panicked").into_response()
@@ -114,10 +116,37 @@ fn router(state: AppState, draining: Draining) -> Router {
         ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                // The path only: query strings may carry cursors or search text, never worth logging.
-                tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
+                // The path only: query strings may carry cursors or search text, never worth
+                // logging. Every line logged while serving carries the request id, and the
+                // release id when the path names one.
+                let path = req.uri().path();
+                let request_id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                match release_in_path(path) {
+                    Some(release) => tracing::info_span!("request", method = %req.method(), path, request_id, release),
+                    None => tracing::info_span!("request", method = %req.method(), path, request_id),
+                }
             }),
         )
+        // Inside the id's setter: the answer carries the id the request got.
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        // Outermost: a request without an `x-request-id` gets a fresh one.
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The header carrying a request's id (kept when the client or a proxy sends one).
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// The release id in `/api/releases/{id}…` or `/releases/{id}…`, when it is one.
+fn release_in_path(path: &str) -> Option<&str> {
+    let rest = path
+        .strip_prefix("/api/releases/")
+        .or_else(|| path.strip_prefix("/releases/"))?;
+    let id = rest.split('/').next()?;
+    shipyard_core::ReleaseId::parse(id).map(|_| id)
 }
 
 /// Serves the app on `listener` until `shutdown` completes.

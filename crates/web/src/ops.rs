@@ -46,6 +46,14 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             problems.push(format!("Argo CD {}: {e}", env.environment));
         }
     }
+    // Not hearing the other replicas leaves the service ready: reads go to the database, and
+    // live pages catch up when the relay listens again.
+    if readiness.relay.enabled && !readiness.relay.connected {
+        problems.push(
+            "not listening for the other replicas' changes (reconnecting): live pages may lag"
+                .to_owned(),
+        );
+    }
     let ready = readiness.database_error.is_none();
     let status = if ready {
         StatusCode::OK
@@ -72,6 +80,18 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 "reachable": e.reachable,
                 "error": e.error,
             })).collect::<Vec<_>>()),
+            "replica": readiness.replica,
+            // Who runs each singleton task: this replica, another (by name), or nobody yet.
+            "leaders": readiness.leads.iter().map(|l| json!({
+                "task": l.task,
+                "here": l.here,
+                "replica": l.replica,
+            })).collect::<Vec<_>>(),
+            "events": {
+                "relay": if readiness.relay.enabled { "postgres" } else { "in_process" },
+                "listening": readiness.relay.connected,
+                "reconnects": readiness.relay.reconnects,
+            },
             "problems": problems,
         })),
     )

@@ -186,6 +186,8 @@ impl TestServer {
             .expect("bind");
         let mut config = self.config.clone();
         config.server.listen = listener.local_addr().expect("addr");
+        // Replicas in one test process share its id: each needs a name of its own.
+        config.server.replica = Some(format!("replica-{}", config.server.listen.port()));
         let base = format!("http://{}", config.server.listen);
         let (stop, task) = spawn_serve(config, listener);
         for _ in 0..200 {

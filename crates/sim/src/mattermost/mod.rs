@@ -144,6 +144,8 @@ pub(crate) struct State {
     pub next_conn: u64,
     pub faults: VecDeque<RestFault>,
     pub refuse_websocket: bool,
+    /// How long a post creation's answer takes after the post is stored.
+    pub post_latency: std::time::Duration,
     pub rest_requests: u64,
     pub websocket_connections: u64,
 }
@@ -535,6 +537,11 @@ impl SimMattermost {
     /// Queues faults, each answering one REST request (WebSocket upgrades are not affected).
     pub fn push_rest_faults(&self, faults: impl IntoIterator<Item = RestFault>) {
         self.inner.state().faults.extend(faults);
+    }
+
+    /// How long the answer to a post's creation takes, after the post is stored.
+    pub fn set_post_latency(&self, latency: std::time::Duration) {
+        self.inner.state().post_latency = latency;
     }
 
     /// While on, WebSocket upgrades are answered 503.

@@ -241,30 +241,38 @@ async fn create_post(Extract(inner): Extract<Shared>, headers: HeaderMap, body: 
             "Invalid Message.",
         );
     }
-    let mut state = inner.state();
-    if state.channel(channel_id).is_none() || !state.is_member(channel_id, &user.id) {
-        return forbidden();
-    }
-    if !root_id.is_empty() {
-        let valid_root = state
-            .post(root_id)
-            .is_some_and(|root| root.channel_id == channel_id && root.root_id.is_empty());
-        if !valid_root {
-            return app_error(
-                StatusCode::BAD_REQUEST,
-                "api.post.create_post.root_id.app_error",
-                "Invalid RootId parameter.",
-            );
+    let (post, latency) = {
+        let mut state = inner.state();
+        if state.channel(channel_id).is_none() || !state.is_member(channel_id, &user.id) {
+            return forbidden();
         }
+        if !root_id.is_empty() {
+            let valid_root = state
+                .post(root_id)
+                .is_some_and(|root| root.channel_id == channel_id && root.root_id.is_empty());
+            if !valid_root {
+                return app_error(
+                    StatusCode::BAD_REQUEST,
+                    "api.post.create_post.root_id.app_error",
+                    "Invalid RootId parameter.",
+                );
+            }
+        }
+        let post = state.create_post(
+            &user.id,
+            channel_id,
+            message,
+            root_id,
+            props,
+            pending_post_id,
+        );
+        (post, state.post_latency)
+    };
+    // The post is stored before the answer is on its way: a client that dies meanwhile has
+    // posted without knowing it.
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
-    let post = state.create_post(
-        &user.id,
-        channel_id,
-        message,
-        root_id,
-        props,
-        pending_post_id,
-    );
     (StatusCode::CREATED, axum::Json(post)).into_response()
 }
 

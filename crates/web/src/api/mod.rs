@@ -4,6 +4,7 @@ pub mod doc;
 pub mod dto;
 pub mod me;
 pub mod releases;
+pub mod rendered;
 
 use crate::AppState;
 use utoipa::OpenApi;

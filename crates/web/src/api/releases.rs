@@ -12,7 +12,7 @@ use futures::Stream;
 use serde::Deserialize;
 use shipyard_core::SignOffKind;
 use shipyard_engine::ReleaseFilter;
-use shipyard_engine::{NewRelease, ReleasePatch, RepoPatch};
+use shipyard_engine::{NewRelease, Notice, ReleasePatch, RepoPatch};
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio_stream::StreamExt;
@@ -143,15 +143,21 @@ async fn create_release(
 }
 
 /// One release with its repos, deploy order and CI summary.
-#[utoipa::path(get, path = "/api/releases/{id}", tag = "releases", params(("id" = String, Path, description = "Release id")),
-    responses((status = 200, body = ReleaseDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/releases/{id}", tag = "releases",
+    params(("id" = String, Path, description = "Release id"),
+           ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: `304` while the release is unchanged")),
+    responses((status = 200, body = ReleaseDetail, headers(("ETag" = String, description = "Entity tag of this answer"))),
+              (status = 304, description = "Unchanged since the answer with the `ETag` sent in `If-None-Match`", headers(("ETag" = String, description = "Entity tag"))),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_release(
     _user: CurrentUser,
     State(state): State<AppState>,
+    axum::Extension(rendered): axum::Extension<super::rendered::RenderedReleases>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
-) -> Result<axum::Json<ReleaseDetail>, ApiError> {
-    let view = state.engine.release(&id).await?;
-    Ok(axum::Json(ReleaseDetail::from(&view)))
+) -> Result<axum::response::Response, ApiError> {
+    let view = state.engine.release_shared(&id).await?;
+    Ok(rendered.of(&view).answer(&headers))
 }
 
 /// Edits notes and breaking changes, or marks the release deployed or cancelled.
@@ -303,7 +309,7 @@ async fn deployment_status(
 
 /// Server-sent events: `event: release` whenever anything about the release changes.
 #[utoipa::path(get, path = "/api/releases/{id}/events", tag = "releases", params(("id" = String, Path, description = "Release id")),
-    responses((status = 200, description = "text/event-stream of `release` events", content_type = "text/event-stream"),
+    responses((status = 200, description = "text/event-stream of `release` events, and `resync` when events may have been missed (re-read everything)", content_type = "text/event-stream"),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn events(
     _user: CurrentUser,
@@ -317,7 +323,7 @@ async fn events(
 
 /// Server-sent events of every release: what the release list follows.
 #[utoipa::path(get, path = "/api/events", tag = "releases",
-    responses((status = 200, description = "text/event-stream of `release` events, any release", content_type = "text/event-stream"),
+    responses((status = 200, description = "text/event-stream of `release` events, any release, and `resync` when events may have been missed", content_type = "text/event-stream"),
               (status = 401, body = ErrorBody)))]
 async fn all_events(
     _user: CurrentUser,
@@ -327,27 +333,36 @@ async fn all_events(
     event_stream(&state, draining, None)
 }
 
-/// `event: release` for `only` (or every release), until the server drains.
+/// `event: resync`: re-read everything shown; `reason` is `relay` or `lagged`.
+fn resync_event(reason: &str) -> Event {
+    Event::default()
+        .event("resync")
+        .data(format!("{{\"reason\":\"{reason}\"}}"))
+}
+
+/// `event: release` for `only` (or every release), and `event: resync` when changes may have
+/// been missed, until the server drains.
 fn event_stream(
     state: &AppState,
     draining: crate::Draining,
     only: Option<shipyard_core::ReleaseId>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
-    let missed_id = only.as_ref().map(|id| id.as_str().to_owned());
     let stream =
         BroadcastStream::new(state.engine.events().subscribe()).filter_map(move |e| match e {
-            Ok(event) if only.as_ref().is_none_or(|id| *id == event.release_id) => Event::default()
-                .event("release")
-                .json_data(&event)
-                .ok()
-                .map(Ok),
-            Ok(_) => None,
-            // A slow client missed events: tell it to re-read everything.
-            Err(_) => Event::default()
-                .event("release")
-                .json_data(serde_json::json!({"release_id": missed_id, "kind": "updated", "at": 0}))
-                .ok()
-                .map(Ok),
+            Ok(Notice::Release(event))
+                if only.as_ref().is_none_or(|id| *id == event.release_id) =>
+            {
+                Event::default()
+                    .event("release")
+                    .json_data(&event)
+                    .ok()
+                    .map(Ok)
+            }
+            Ok(Notice::Release(_)) => None,
+            // Changes may have been missed (this replica lost its link to the others', or the
+            // client fell behind): the client re-reads everything it shows.
+            Ok(Notice::Resync) => Some(Ok(resync_event("relay"))),
+            Err(_) => Some(Ok(resync_event("lagged"))),
         });
     let stream = futures::StreamExt::take_until(stream, draining.0.cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
