@@ -829,3 +829,91 @@ async fn a_dropped_listener_connection_makes_pages_re_read() {
     admin.close().await;
     world.finish(vec![a, b]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_loses_its_database_session_stops_leading() {
+    let world = World::start(&["billing"], false).await;
+    let a = world.replica("web-a").await;
+    let b = world.replica("web-b").await;
+    let (leader, follower) = leader_first(a, b).await;
+    let websockets = world.chat.websocket_connections();
+    // The database ends the session holding the bot's lock (a network cut would too).
+    let admin = sqlx::PgPool::connect(&world.db_url).await.unwrap();
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l \
+         JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND a.application_name = $1 \
+         AND a.datname = current_database()",
+    )
+    .bind(format!("shipyard {}", leader.name))
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert!(ended >= 1, "the leader holds a lock session");
+    admin.close().await;
+    // It notices within its check interval and stops the bot; the other takes over.
+    wait_until("the follower to lead", Duration::from_secs(10), || async {
+        follower.leads_the_bot().await
+    })
+    .await;
+    wait_until("the old leader to step down", Duration::from_secs(5), || async {
+        !leader.leads_the_bot().await
+    })
+    .await;
+    wait_until("one bot connected", Duration::from_secs(10), || async {
+        world.chat.websocket_connections() > websockets && world.chat.open_websockets() == 1
+    })
+    .await;
+    let metrics = reqwest::get(format!("{}/metrics", follower.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("shipyard_leader{task=\"shipyard:mattermost-bot\"} 1")),
+        "{metrics}"
+    );
+    world.finish(vec![leader, follower]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_streams_hands_checks_back_and_exits_zero() {
+    let world = World::start(&["billing", "payments"], true).await;
+    let mut one = world.replica("web-1").await;
+    let id = world.create_release(&one).await;
+    let mut events = EventStream::open(&world, &one, &format!("/api/releases/{id}/events")).await;
+    // Every GitHub answer now takes 3 s: the tracker is mid-check when the signal comes.
+    world.github.set_latency(Duration::from_secs(3));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stopping = Instant::now();
+    let status = one.terminate();
+    let took = stopping.elapsed();
+    assert!(status.success(), "{status:?}\n{}", one.log_text());
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // The event stream ended rather than hanging.
+    assert_eq!(
+        events
+            .next_event("release", "never", Duration::from_secs(2))
+            .await,
+        None
+    );
+    // No CI row is left leased to the stopped process.
+    let pool = sqlx::PgPool::connect(&world.db_url).await.unwrap();
+    let leased: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM repo_ci_status WHERE lease_until IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(leased, 0, "{}", one.log_text());
+    assert!(
+        one.log_text().contains("CI checks handed back"),
+        "{}",
+        one.log_text()
+    );
+    world.github.set_latency(Duration::ZERO);
+    world.finish(vec![one]).await;
+}
