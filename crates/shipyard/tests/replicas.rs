@@ -28,6 +28,10 @@ const USERS: [(&str, &str); 3] = [
     ("qa", "qa_approver"),
     ("admin", "admin"),
 ];
+/// The tests of this file run one at a time: each starts several server processes, and the
+/// timing asserted (an event within a second) should not depend on how many run beside it.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The address every replica puts in links (a load balancer's, in production).
 const PUBLIC_URL: &str = "http://releases.test";
 
@@ -428,6 +432,7 @@ impl EventStream {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_one_replica_reaches_the_other_and_its_bot() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let world = World::start(&["billing", "payments"], false).await;
     let a = world.replica("web-a").await;
     let b = world.replica("web-b").await;
@@ -541,6 +546,7 @@ async fn a_change_on_one_replica_reaches_the_other_and_its_bot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_ci_run_is_polled_by_one_replica_per_interval() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let repos = ["billing", "payments", "search"];
     let world = World::start(&repos, true).await;
     let a = world.replica("web-a").await;
@@ -587,6 +593,7 @@ async fn each_ci_run_is_polled_by_one_replica_per_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_mid_send_moves_the_lead_and_posts_everything_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let world = World::start(&["billing"], false).await;
     let a = world.replica("web-a").await;
     let b = world.replica("web-b").await;
@@ -643,6 +650,7 @@ async fn killing_the_leader_mid_send_moves_the_lead_and_posts_everything_once() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_while_tracking_and_sending_carries_on_after_a_restart() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let repos = ["billing", "payments", "search"];
     let world = World::start(&repos, true).await;
     let mut one = world.replica("web-1").await;
@@ -757,6 +765,7 @@ async fn a_replica_killed_while_tracking_and_sending_carries_on_after_a_restart(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_listener_connection_makes_pages_re_read() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let world = World::start(&["billing"], false).await;
     let a = world.replica("web-a").await;
     let b = world.replica("web-b").await;
@@ -832,6 +841,7 @@ async fn a_dropped_listener_connection_makes_pages_re_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_loses_its_database_session_stops_leading() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let world = World::start(&["billing"], false).await;
     let a = world.replica("web-a").await;
     let b = world.replica("web-b").await;
@@ -881,6 +891,7 @@ async fn a_leader_that_loses_its_database_session_stops_leading() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_streams_hands_checks_back_and_exits_zero() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let world = World::start(&["billing", "payments"], true).await;
     let mut one = world.replica("web-1").await;
     let id = world.create_release(&one).await;
