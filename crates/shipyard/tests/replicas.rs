@@ -866,9 +866,11 @@ async fn a_leader_that_loses_its_database_session_stops_leading() {
         follower.leads_the_bot().await
     })
     .await;
-    wait_until("the old leader to step down", Duration::from_secs(5), || async {
-        !leader.leads_the_bot().await
-    })
+    wait_until(
+        "the old leader to step down",
+        Duration::from_secs(5),
+        || async { !leader.leads_the_bot().await },
+    )
     .await;
     wait_until("one bot connected", Duration::from_secs(10), || async {
         world.chat.websocket_connections() > websockets && world.chat.open_websockets() == 1
