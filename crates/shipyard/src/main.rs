@@ -79,6 +79,16 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Exit 0 when a running server is ready, 1 otherwise (a container's health check: the
+    /// image has no shell and no curl).
+    Healthcheck {
+        /// What to ask: the server's readiness endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 #[derive(Subcommand)]
@@ -281,6 +291,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::PrDashboard { .. } => unreachable!("handled before"),
+        Command::Healthcheck { url, timeout } => {
+            let http = reqwest::Client::builder()
+                .timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?;
+            let status = http
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("{url} did not answer"))?
+                .status();
+            anyhow::ensure!(status.is_success(), "{url} answered {status}");
+            Ok(())
+        }
         Command::Token {
             action: TokenAction::Hash,
         } => {

@@ -360,3 +360,67 @@ async fn log_format_json_writes_one_json_object_per_line() {
         assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_zero_only_while_the_server_is_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    // Nobody listens yet: 1, saying so.
+    let out = shipyard()
+        .args(["healthcheck", "--url", &url, "--timeout", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("did not answer"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = dir.path().join("shipyard.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  listen: \"127.0.0.1:{port}\"\ndatabase:\n  url: \"sqlite://{}\"\n",
+            dir.path().join("s.db").display()
+        ),
+    )
+    .unwrap();
+    let mut child = shipyard()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut healthy = false;
+    for _ in 0..400 {
+        let status = shipyard()
+            .args(["healthcheck", "--url", &url])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        if status.success() {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    // A path that answers 404 is not healthy either.
+    let not_found = shipyard()
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{port}/nowhere"),
+        ])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(healthy, "the server never became healthy");
+    assert_eq!(not_found.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&not_found.stderr).contains("404"));
+}
