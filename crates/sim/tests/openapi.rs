@@ -1,7 +1,8 @@
 //! The simulated REST answers validate against GitHub's published OpenAPI description: the
 //! 200 response schema of each operation the simulation serves, the 201/200 schemas of its
-//! writes and the error schemas the description gives (422 validation failures, 404, 403), from
-//! `@octokit/openapi`.
+//! writes and the error schemas the description gives (422 validation failures, 404, 403), and
+//! the GitHub App routes (the organisation's installation, a new installation token, a refused
+//! JWT), from `@octokit/openapi`.
 //!
 //! The description is not vendored (13 MB): `scripts/github-schemas` installs it under
 //! `target/github-schemas/`, or `SHIPYARD_GITHUB_OPENAPI` names the file. Without it the tests
@@ -19,7 +20,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, Registry, ValidationError, Validator};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shipyard_sim::github::{CommitSpec, SimGithub, seed_demo};
+use shipyard_sim::github::{AppKeyPair, CommitSpec, SimGithub, seed_demo};
 
 /// The URI the description is registered under; nothing is ever fetched from it.
 const SPEC_URI: &str = "https://shipyard.invalid/github/api.github.com.json";
@@ -893,4 +894,65 @@ async fn writes_and_their_errors_validate_against_githubs_openapi_description() 
     let (status, _, body) = send(&sim, "DELETE", &path, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(body, Value::Null);
+}
+
+/// The GitHub App routes: the organisation's installation, a new installation token, and the
+/// 401 of a refused JWT and 404 of an unknown installation, against the description.
+#[tokio::test]
+async fn app_answers_validate_against_githubs_openapi_description() {
+    let spec = spec();
+    let sim = SimGithub::start("acme").await.unwrap();
+    let keys = AppKeyPair::generate().unwrap();
+    let installation = sim.set_app(7, &keys.public_key_der());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let jwt = keys.sign_jwt(&json!({"iat": now - 60, "exp": now + 540, "iss": "7"}));
+    let bearer = format!("Bearer {jwt}");
+
+    let (status, _, found) = get_with(
+        &sim,
+        "/orgs/acme/installation",
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_valid(spec, "get", "/orgs/{org}/installation", 200, &found);
+    assert_eq!(found["id"], installation);
+
+    let tokens = "/app/installations/{installation_id}/access_tokens";
+    let post = |path: String, auth: String| {
+        let url = format!("{}{path}", sim.url());
+        async move {
+            let resp = client()
+                .post(url)
+                .header("accept", "application/vnd.github+json")
+                .header("authorization", auth)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, issued) = post(
+        format!("/app/installations/{installation}/access_tokens"),
+        bearer.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    assert_valid(spec, "post", tokens, 201, &issued);
+
+    let (status, refused) = post(
+        format!("/app/installations/{installation}/access_tokens"),
+        "Bearer not-a-jwt".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_valid(spec, "post", tokens, 401, &refused);
+
+    let (status, missing) = post("/app/installations/1/access_tokens".into(), bearer).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    assert_valid(spec, "post", tokens, 404, &missing);
 }

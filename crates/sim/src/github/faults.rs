@@ -14,9 +14,10 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use rand::Rng;
 use serde_json::{Value, json};
 
+use super::app::{bearer, is_app_route};
 use super::encoding::{etag, etag_matches};
 use super::payload;
-use super::{Fault, Inner, RateLimitState, RateResource, RecordedRequest};
+use super::{Fault, Inner, RateLimitState, RateResource, RecordedRequest, RequestAuth, lock};
 
 /// Recorded requests kept at most.
 const RECORD_CAP: usize = 100_000;
@@ -236,16 +237,42 @@ pub(crate) fn aborted_response() -> Response {
 }
 
 fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return false;
+    bearer(headers).is_some_and(|given| given == token)
+}
+
+/// Whether a request may go on: no credentials are required while neither a token nor an App
+/// is set; otherwise the token, or a live installation token of the App.
+fn credentials_accepted(inner: &Inner, headers: &HeaderMap) -> bool {
+    let token = inner.ctl().token.clone();
+    let apps = lock(&inner.apps);
+    if token.is_none() && apps.app.is_none() {
+        return true;
+    }
+    if let Some(token) = token
+        && authorized(headers, &token)
+    {
+        return true;
+    }
+    bearer(headers).is_some_and(|given| apps.accepts(given))
+}
+
+/// What the `Authorization` header of a request held.
+fn request_auth(inner: &Inner, headers: &HeaderMap) -> RequestAuth {
+    if !headers.contains_key(AUTHORIZATION) {
+        return RequestAuth::None;
+    }
+    let Some(given) = bearer(headers) else {
+        return RequestAuth::Other;
     };
-    let v = v.trim();
-    let given = v
-        .strip_prefix("Bearer ")
-        .or_else(|| v.strip_prefix("bearer "))
-        .or_else(|| v.strip_prefix("token "))
-        .or_else(|| v.strip_prefix("Token "));
-    given.is_some_and(|g| g.trim() == token)
+    if inner.ctl().token.as_deref() == Some(given) {
+        RequestAuth::Token
+    } else if lock(&inner.apps).issued(given) {
+        RequestAuth::InstallationToken
+    } else if given.split('.').count() == 3 {
+        RequestAuth::Jwt
+    } else {
+        RequestAuth::Other
+    }
 }
 
 /// Middleware wrapped around every route.
@@ -267,6 +294,7 @@ pub(crate) async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let had_authorization = req.headers().contains_key(AUTHORIZATION);
+    let auth = request_auth(&inner, req.headers());
     let resource = if path == "/graphql" {
         RateResource::Graphql
     } else {
@@ -307,6 +335,7 @@ pub(crate) async fn gate(State(inner): State<Arc<Inner>>, req: Request, next: Ne
         status,
         had_if_none_match: if_none_match.is_some(),
         had_authorization,
+        auth,
         aborted,
     });
     response
@@ -378,10 +407,9 @@ async fn handle(
     request_id: &str,
 ) -> Response {
     let now = now_epoch();
-    let token = inner.ctl().token.clone();
-    if let Some(token) = token
-        && !authorized(req.headers(), &token)
-    {
+    // The App routes check their JWT themselves.
+    let app_route = is_app_route(req.uri().path());
+    if !app_route && !credentials_accepted(inner, req.headers()) {
         let bucket = *inner.ctl().bucket(resource);
         let mut r = json_response(
             StatusCode::UNAUTHORIZED,
@@ -399,7 +427,7 @@ async fn handle(
             return limited(inner, resource, request_id);
         };
         let read_only = inner.ctl().read_only;
-        let mut r = if read_only && resource == RateResource::Core {
+        let mut r = if read_only && resource == RateResource::Core && !app_route {
             let doc = super::rest::write_doc(req.method(), req.uri().path());
             json_response(
                 StatusCode::FORBIDDEN,

@@ -28,8 +28,17 @@
 //! written by the login the token belongs to ([`SimGithub::set_token_login`]), and a read-only
 //! token ([`SimGithub::set_read_only_token`]) has every write refused as a fork pull request's
 //! `GITHUB_TOKEN` has.
+//!
+//! A GitHub App can be registered too ([`SimGithub::set_app`], with a key from
+//! [`AppKeyPair::generate`]): its JWTs are checked (RS256 signature, `iss`, `iat`, `exp`, a
+//! lifetime of at most ten minutes), its installation is found on the organisation and exchanged
+//! for installation tokens that expire ([`SimGithub::set_installation_token_lifetime`]), can be
+//! revoked ([`SimGithub::revoke_installation_tokens`]) and are counted
+//! ([`SimGithub::installation_token_exchanges`]). While an App is registered, requests are
+//! accepted with a live installation token, and still with the token of [`SimGithub::set_token`].
 
 mod actions;
+mod app;
 mod collab;
 mod comments;
 mod encoding;
@@ -56,6 +65,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+pub use app::AppKeyPair;
 pub use seed::{seed_demo, seed_scale};
 
 use faults::Control;
@@ -198,8 +208,25 @@ pub struct RecordedRequest {
     pub had_if_none_match: bool,
     /// Whether the request carried an `Authorization` header.
     pub had_authorization: bool,
+    /// What the `Authorization` header held.
+    pub auth: RequestAuth,
     /// Whether the connection was dropped mid-answer.
     pub aborted: bool,
+}
+
+/// What authenticated a request, as the simulated server told it apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestAuth {
+    /// No `Authorization` header.
+    None,
+    /// The token of [`SimGithub::set_token`].
+    Token,
+    /// An installation token the App was given, live or not.
+    InstallationToken,
+    /// Something shaped like a JWT (`header.claims.signature`).
+    Jwt,
+    /// Anything else.
+    Other,
 }
 
 /// Which rate-limit bucket a request draws on.
@@ -308,6 +335,7 @@ pub(crate) struct Inner {
     pub ctl: Mutex<Control>,
     pub logs: Mutex<LogHost>,
     pub hooks: Mutex<Hooks>,
+    pub apps: Mutex<app::Apps>,
 }
 
 /// Locks a mutex, carrying on with the data if a panicking holder poisoned it.
@@ -414,6 +442,7 @@ impl SimGithub {
             ctl: Mutex::new(Control::new()),
             logs: Mutex::new(LogHost::new()),
             hooks: Mutex::new(Hooks::new(hook_tx)),
+            apps: Mutex::new(app::Apps::new()),
         });
         let (stop, stopped) = watch::channel(false);
         let serve = |listener: TcpListener, app: axum::Router, what: &'static str| {
@@ -467,6 +496,61 @@ impl SimGithub {
     /// Requires `Authorization: Bearer <token>` (or `token <token>`) when `Some`; 401 otherwise.
     pub fn set_token(&self, token: Option<String>) {
         self.inner.ctl().token = token;
+    }
+
+    /// Registers a GitHub App with the public half of its key (see [`AppKeyPair`]) and installs
+    /// it on the organisation; returns the installation id. Replaces an App registered before
+    /// and forgets its tokens. Until then the App routes answer 401.
+    pub fn set_app(&self, app_id: u64, public_key_der: &[u8]) -> u64 {
+        lock(&self.inner.apps).register(app_id, public_key_der.to_vec())
+    }
+
+    /// Removes the App from the organisation (its installation then answers 404 and its tokens
+    /// are refused), or installs it again, as GitHub does under a new installation id.
+    pub fn set_app_installed(&self, installed: bool) {
+        let mut apps = lock(&self.inner.apps);
+        if let Some(app) = apps.app.as_mut() {
+            if installed && !app.installed {
+                app.installation_id += 1;
+            }
+            app.installed = installed;
+        }
+        if !installed {
+            apps.revoke_all();
+        }
+    }
+
+    /// How long installation tokens issued from now on live (an hour unless set).
+    pub fn set_installation_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.inner.apps).token_lifetime = lifetime;
+    }
+
+    /// Moves the clock JWTs and installation tokens are judged by forward (it starts at the
+    /// wall clock), so that tokens expire without waiting.
+    pub fn advance_app_clock(&self, by: Duration) {
+        lock(&self.inner.apps).clock_offset += by.as_secs();
+    }
+
+    /// Every installation token issued so far is refused from now on (401 `Bad credentials`),
+    /// as after the App's tokens were revoked; new ones work.
+    pub fn revoke_installation_tokens(&self) {
+        lock(&self.inner.apps).revoke_all();
+    }
+
+    /// While `on`, every installation token, new ones included, is refused (401
+    /// `Bad credentials`); exchanges still succeed.
+    pub fn refuse_installation_tokens(&self, on: bool) {
+        lock(&self.inner.apps).refuse_all = on;
+    }
+
+    /// Installation tokens issued so far.
+    pub fn installation_token_exchanges(&self) -> u64 {
+        lock(&self.inner.apps).exchanges
+    }
+
+    /// Answered lookups of the organisation's installation (`GET /orgs/{org}/installation`).
+    pub fn installation_lookups(&self) -> u64 {
+        lock(&self.inner.apps).lookups
     }
 
     /// The login the token belongs to (`github-actions[bot]` unless set): the author of comments

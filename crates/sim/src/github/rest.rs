@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::faults::{gate, json_response, now_epoch};
 use super::state::{GitState, PullState, Repo, short_ref};
-use super::{Inner, actions, comments, graphql, payload, reviews, statuses};
+use super::{Inner, actions, app, comments, graphql, payload, reviews, statuses};
 
 pub(super) type Params = HashMap<String, String>;
 
@@ -81,6 +81,11 @@ fn repository_id_uri(inner: &Inner, uri: &Uri) -> Option<Uri> {
 fn routes(inner: Arc<Inner>) -> Router {
     Router::new()
         .route("/orgs/{org}/repos", get(org_repos))
+        .route("/orgs/{org}/installation", get(app::org_installation))
+        .route(
+            "/app/installations/{installation_id}/access_tokens",
+            post(app::create_access_token),
+        )
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/branches", get(list_branches))
         .route("/repos/{owner}/{repo}/branches/{*branch}", get(get_branch))
