@@ -111,6 +111,7 @@ impl From<GithubError> for EngineError {
                 "GitHub rejected Shipyard's credentials (check github.token)".into(),
             ),
             GithubError::Rejected { .. } => EngineError::UpstreamRejected(e.to_string()),
+            GithubError::Unauthorized(_) => EngineError::UpstreamUnavailable(e.to_string()),
             GithubError::Unavailable(_) | GithubError::Decode(_) => {
                 EngineError::UpstreamUnavailable(e.to_string())
             }

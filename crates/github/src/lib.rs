@@ -8,7 +8,11 @@
 //! It is not a model of GitHub: it returns the few fields Shipyard uses, in Shipyard's own types.
 //!
 //! Layout:
-//! - [`transport`]: one HTTP exchange with retries, rate limits, ETags and the concurrency limit.
+//! - [`transport`]: one HTTP exchange with retries, rate limits, ETags and the concurrency limit;
+//!   it asks one `Auth` value for the `Authorization` header of each request.
+//! - [`auth`]: what the client authenticates with: a fixed token or a GitHub App.
+//! - [`app`]: GitHub App authentication: the private key, the JWT, and the installation token
+//!   cache that renews a token before it expires, one exchange at a time.
 //! - [`api`]: the endpoints (org repos, compare, pulls) and the GraphQL overview query.
 //! - [`actions`]: GitHub Actions runs and jobs (conditional on the caller's ETags), and job logs
 //!   streamed from the host GitHub redirects to, without the token.
@@ -18,12 +22,16 @@
 
 pub mod actions;
 pub mod api;
+pub mod app;
+pub mod auth;
 pub mod dashboard;
 pub mod transport;
 pub mod webhook;
 
 pub use actions::{Conditional, Job, JobLog, LogRead, WorkflowRun};
 pub use api::{BranchOverview, CompareResult, OrgRepo};
+pub use app::{AppKey, AppStatus, GithubApp, Installation, KeyError, KeyFormat};
+pub use auth::{AuthMode, AuthStatus};
 pub use dashboard::{CommitStatus, IssueComment, NewCommitStatus, PullRequest, PullReview};
 pub use transport::{GitHub, GitHubOptions, RequestStats};
 
@@ -49,6 +57,9 @@ pub enum GithubError {
         /// GitHub's message.
         message: String,
     },
+    /// GitHub refused Shipyard's credentials and trying again will not help; says what to check.
+    #[error("GitHub refused Shipyard's credentials: {0}")]
+    Unauthorized(String),
     /// GitHub answered something Shipyard could not read.
     #[error("unexpected answer from GitHub: {0}")]
     Decode(String),

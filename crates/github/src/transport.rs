@@ -2,6 +2,8 @@
 //! caller of one [`GitHub`] value.
 
 use crate::GithubError;
+use crate::app::GithubApp;
+use crate::auth::{Auth, AuthStatus, Credential};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use shipyard_core::clock::{Clock, SystemClock};
@@ -11,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-/// How to reach GitHub and how patient to be with it.
-#[derive(Debug, Clone)]
+/// How to reach GitHub and how patient to be with it. `Debug` leaves the credentials out.
+#[derive(Clone)]
 pub struct GitHubOptions {
     /// REST base URL, e.g. `https://api.github.com` or `https://ghe.example.com/api/v3`.
     pub api_url: String,
@@ -20,6 +22,9 @@ pub struct GitHubOptions {
     pub graphql_url: String,
     /// Bearer token; never logged.
     pub token: Option<String>,
+    /// A GitHub App: when set, every request carries one of its installation tokens and
+    /// `token` is not used.
+    pub app: Option<GithubApp>,
     /// Requests in flight at once.
     pub concurrency: usize,
     /// Retries of one request after a 5xx, a reset connection or a timeout.
@@ -55,6 +60,7 @@ impl GitHubOptions {
             api_url: api_url.into().trim_end_matches('/').to_owned(),
             graphql_url: graphql_url.into(),
             token,
+            app: None,
             concurrency: 8,
             max_retries: 4,
             retry_base: Duration::from_millis(250),
@@ -66,6 +72,20 @@ impl GitHubOptions {
             etag_cache_entries: 4096,
             clock: Arc::new(SystemClock),
         }
+    }
+}
+
+impl std::fmt::Debug for GitHubOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubOptions")
+            .field("api_url", &self.api_url)
+            .field("graphql_url", &self.graphql_url)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("app", &self.app)
+            .field("concurrency", &self.concurrency)
+            .field("max_retries", &self.max_retries)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -123,6 +143,8 @@ pub struct GitHub {
 
 struct Inner {
     http: reqwest::Client,
+    /// Asked for the `Authorization` header of each request.
+    auth: Auth,
     /// For hosts GitHub redirects to (job logs): no credentials, no GitHub headers.
     plain: reqwest::Client,
     opts: GitHubOptions,
@@ -211,15 +233,7 @@ impl GitHub {
             "x-github-api-version",
             HeaderValue::from_static("2022-11-28"),
         );
-        if let Some(token) = &opts.token {
-            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                GithubError::Decode(
-                    "the GitHub token contains characters not allowed in a header".into(),
-                )
-            })?;
-            value.set_sensitive(true);
-            headers.insert(header::AUTHORIZATION, value);
-        }
+        let auth = Auth::new(opts.token.as_deref(), opts.app.as_ref())?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("shipyard/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
@@ -241,6 +255,7 @@ impl GitHub {
         Ok(GitHub {
             inner: Arc::new(Inner {
                 http,
+                auth,
                 plain,
                 permits,
                 opts,
@@ -273,6 +288,17 @@ impl GitHub {
             rate_limit_remaining: i.remaining.load(Ordering::Relaxed),
             rate_limit_pauses: i.pauses.load(Ordering::Relaxed),
         }
+    }
+
+    /// How this client authenticates, and for a GitHub App what it knows of its installation.
+    pub fn auth_status(&self) -> AuthStatus {
+        self.inner.auth.status()
+    }
+
+    /// Makes sure the client holds a usable credential now: for a GitHub App, finds the
+    /// installation and obtains a token unless a fresh one is at hand. Nothing to do otherwise.
+    pub async fn authenticate(&self) -> Result<(), GithubError> {
+        self.inner.auth.credential(self).await.map(|_| ())
     }
 
     /// A REST URL from a path below the API base.
@@ -458,8 +484,7 @@ impl GitHub {
         self.inner.etags.lock().ok()?.get(url).cloned()
     }
 
-    /// Sends one request until it gets a final answer, retrying transient failures and waiting
-    /// out short rate limits.
+    /// Sends one request with the client's credentials until it gets a final answer.
     async fn exchange(
         &self,
         method: Method,
@@ -467,20 +492,70 @@ impl GitHub {
         body: Option<bytes::Bytes>,
         etag: Option<&str>,
     ) -> Result<Answer, GithubError> {
+        self.exchange_with(method, url, body, etag, None).await
+    }
+
+    /// A body-less request authenticated with `bearer` instead of the client's credentials:
+    /// a GitHub App's JWT. Boxed, since fetching an installation token is itself a request.
+    pub(crate) fn exchange_as<'a>(
+        &'a self,
+        method: Method,
+        url: &'a str,
+        bearer: &'a HeaderValue,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Answer, GithubError>> + Send + 'a>> {
+        Box::pin(self.exchange_with(method, url, None, None, Some(bearer)))
+    }
+
+    /// Sends one request until it gets a final answer, retrying transient failures and waiting
+    /// out short rate limits. An installation token GitHub refuses is dropped and the request
+    /// sent once more with a new one; a second refusal fails the call.
+    async fn exchange_with(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<bytes::Bytes>,
+        etag: Option<&str>,
+        bearer: Option<&HeaderValue>,
+    ) -> Result<Answer, GithubError> {
         let mut failures = 0u32;
         let mut waits = Waits::default();
+        let mut renewed = false;
         loop {
             self.wait_for_rate_limit(&mut waits).await?;
+            // Asked before a permit is taken: fetching a token takes a permit of its own.
+            let credential = match bearer {
+                Some(header) => Some(Credential {
+                    header: header.clone(),
+                    installation_token: None,
+                }),
+                None => self.inner.auth.credential(self).await?,
+            };
             let attempt =
                 {
                     let _permit =
                         self.inner.permits.acquire().await.map_err(|_| {
                             GithubError::Unavailable("client is shutting down".into())
                         })?;
-                    self.attempt(&method, url, body.clone(), etag).await
+                    self.attempt(&method, url, body.clone(), etag, credential.as_ref())
+                        .await
                 };
             match attempt {
-                Attempt::Done(answer) => return Ok(answer),
+                Attempt::Done(answer) => {
+                    if answer.status == StatusCode::UNAUTHORIZED
+                        && let Some(generation) =
+                            credential.as_ref().and_then(|c| c.installation_token)
+                        && let Auth::App(app) = &self.inner.auth
+                    {
+                        app.rejected(generation);
+                        if !renewed {
+                            renewed = true;
+                            tracing::info!(%method, url = %redact(url), "GitHub refused the installation token; retrying once with a new one");
+                            continue;
+                        }
+                        return Err(app.token_refused(&answer));
+                    }
+                    return Ok(answer);
+                }
                 Attempt::Limited { until } => {
                     self.inner.rate_limited.fetch_add(1, Ordering::Relaxed);
                     self.block_until(until);
@@ -512,8 +587,12 @@ impl GitHub {
         url: &str,
         body: Option<bytes::Bytes>,
         etag: Option<&str>,
+        credential: Option<&Credential>,
     ) -> Attempt {
         let mut req = self.inner.http.request(method.clone(), url);
+        if let Some(credential) = credential {
+            req = req.header(header::AUTHORIZATION, credential.header.clone());
+        }
         if let Some(etag) = etag {
             req = req.header(header::IF_NONE_MATCH, etag);
         }
@@ -578,6 +657,11 @@ impl GitHub {
 
     fn now(&self) -> u64 {
         u64::try_from(self.inner.opts.clock.now()).unwrap_or(0)
+    }
+
+    /// Now on the client's clock, unix seconds: JWTs and token expiry are measured on it.
+    pub(crate) fn now_secs(&self) -> i64 {
+        self.inner.opts.clock.now()
     }
 
     /// How long every call stays paused for a rate limit, if it is paused now. Callers with
