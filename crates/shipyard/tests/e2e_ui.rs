@@ -16,7 +16,7 @@
 //! be missed, so before making one the tests wait until every stream of the page is open
 //! ([`wait_live`]). They see the streams through a small wrapper of `EventSource` that records
 //! its instances, installed for every new document through the DevTools protocol
-//! ([`record_event_sources`]); it changes nothing else.
+//! ([`record_event_sources`]); it changes nothing else but counting `resync` events.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -53,8 +53,16 @@ async fn start_server() -> TestServer {
 
 /// [`start_server`] with a last say on the configuration.
 async fn start_server_with(adjust: impl FnOnce(&mut shipyard_config::Config)) -> TestServer {
+    start_server_on(shipyard_store::Backend::Sqlite, adjust).await
+}
+
+/// [`start_server_with`] on the given database backend.
+async fn start_server_on(
+    backend: shipyard_store::Backend,
+    adjust: impl FnOnce(&mut shipyard_config::Config),
+) -> TestServer {
     TestServer::start_with(
-        shipyard_store::Backend::Sqlite,
+        backend,
         |sim| {
             repo_with_changes(sim, "api-gateway", &[commit("feat: a", "alice")]);
             repo_with_changes(
@@ -290,10 +298,12 @@ async fn record_event_sources(browser: &Browser) {
   var Native = window.EventSource;
   if (typeof Native !== "function") return;
   window.__eventSources = [];
+  window.__resyncs = 0;
   window.EventSource = class extends Native {
     constructor(url, init) {
       super(url, init);
       window.__eventSources.push(this);
+      this.addEventListener("resync", function () { window.__resyncs += 1; });
     }
   };
 })();
@@ -1145,4 +1155,75 @@ async fn deployment_columns_follow_a_rollout_live() {
     for (_, sim) in sims {
         sim.shutdown().await;
     }
+}
+
+/// 11. Two replicas on one PostgreSQL database: a page served by one follows a change made
+///     through the other, even when that replica's link to the others' changes drops at that
+///     very moment: it listens again and tells the page to re-read (`resync`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_another_replica_catches_up_when_its_listener_drops() {
+    Browser::require();
+    let server = start_server_on(shipyard_store::Backend::Postgres, |_| {}).await;
+    let id = create_release(&server).await;
+    let (other, stop_other, other_task) = server.replica().await;
+    let other_name = format!("shipyard replica-{}", other.rsplit(':').next().unwrap());
+    let browser = start_browser().await;
+    // Signed in through the first replica (the configured public address); the session lives
+    // in the database, and cookies do not depend on the port, so the other replica knows it.
+    sign_in(&browser, &server.base, "dev-lead").await;
+    browser.goto(&format!("{other}/releases/{id}")).await;
+    wait_live(&browser).await;
+    set_marker(&browser).await;
+
+    // The database ends the other replica's LISTEN session again and again while QA signs
+    // off through the first one: its announcement may well never reach the other replica.
+    let admin = sqlx::PgPool::connect(&server.db_url).await.unwrap();
+    let terminate = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+        WHERE datname = current_database() AND application_name = $1 AND query ILIKE 'LISTEN%'";
+    let ended: i64 = sqlx::query_scalar(terminate)
+        .bind(&other_name)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert_eq!(ended, 1, "the other replica listens on one session");
+    let keep_ending = {
+        let (admin, name) = (admin.clone(), other_name.clone());
+        tokio::spawn(async move {
+            let until = std::time::Instant::now() + Duration::from_millis(800);
+            while std::time::Instant::now() < until {
+                let _: Result<i64, _> = sqlx::query_scalar(terminate)
+                    .bind(&name)
+                    .fetch_one(&admin)
+                    .await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let (status, body) = server
+        .post("qa", &format!("/api/releases/{id}/approve/qa"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    keep_ending.await.unwrap();
+
+    // The page shows the sign-off by itself, without a reload, and was told to re-read.
+    wait_value(
+        &browser,
+        "the QA sign-off made through the first replica",
+        "return text('#signoff-qa .signoff-by');",
+        json!("qa"),
+    )
+    .await;
+    wait_true(
+        &browser,
+        "the page to hear `resync`",
+        "return window.__resyncs > 0;",
+    )
+    .await;
+    assert_not_reloaded(&browser).await;
+
+    admin.close().await;
+    browser.close().await;
+    let _ = stop_other.send(());
+    let _ = other_task.await;
+    server.stop().await;
 }
