@@ -31,10 +31,17 @@ const DEFAULT_ARGOCD_POLL: Duration = Duration::from_secs(30);
 const DEFAULT_ARGOCD_CACHE_TTL: Duration = Duration::from_secs(10);
 
 pub(crate) fn config(raw: RawConfig, p: &mut Problems) -> Config {
+    let server = server(raw.server.unwrap_or_default(), p);
+    let database = database(raw.database.unwrap_or_default(), p);
+    let (github, github_app) = match raw.github.map(|g| github(g, p)) {
+        Some((github, app)) => (Some(github), app),
+        None => (None, None),
+    };
     Config {
-        server: server(raw.server.unwrap_or_default(), p),
-        database: database(raw.database.unwrap_or_default(), p),
-        github: raw.github.map(|g| github(g, p)),
+        server,
+        database,
+        github,
+        github_app,
         auth: auth(raw.auth, p),
         approvals: ApprovalsConfig {
             allow_same_user: raw
@@ -146,7 +153,7 @@ fn positive(value: Option<Duration>, default: Duration, key: &str, p: &mut Probl
     d
 }
 
-fn github(raw: RawGithub, p: &mut Problems) -> GithubConfig {
+fn github(raw: RawGithub, p: &mut Problems) -> (GithubConfig, Option<GithubAppConfig>) {
     let org = raw.org.map(|o| o.trim().to_owned()).unwrap_or_default();
     if org.is_empty() && !p.has_problem_under("github.org") {
         p.push(
@@ -169,8 +176,17 @@ fn github(raw: RawGithub, p: &mut Problems) -> GithubConfig {
             format!("must be between 1 and 64, not {concurrency}"),
         );
     }
+    let had_token = raw.token.is_some() || raw.token_file.is_some();
+    if had_token && raw.app.is_some() {
+        p.push(
+            "github.app",
+            "give either `github.token` (or `github.token_file`) or `github.app`, not both: \
+             they are two ways for Shipyard to authenticate to GitHub",
+        );
+    }
+    let app = raw.app.map(|a| github_app(a, p));
     let default_repos = RepoFilter::default();
-    GithubConfig {
+    let config = GithubConfig {
         api_url,
         graphql_url,
         web_url,
@@ -195,6 +211,93 @@ fn github(raw: RawGithub, p: &mut Problems) -> GithubConfig {
             .unwrap_or_else(|| DEFAULT_INFRA_PATHS.map(str::to_owned).to_vec()),
         concurrency: usize::try_from(concurrency).unwrap_or(usize::MAX),
         pr_comments: raw.pr_comments.unwrap_or(false),
+    };
+    (config, app)
+}
+
+/// `github.app`. Whether the key really parses as RSA is for the GitHub client to say; here it
+/// must at least be a PEM private key, which catches a path given as the key.
+fn github_app(raw: RawGithubApp, p: &mut Problems) -> GithubAppConfig {
+    let app_id = match raw.app_id {
+        Some(0) => {
+            p.push(
+                "github.app.app_id",
+                "must be the App ID shown on the App's settings page, not 0",
+            );
+            0
+        }
+        Some(id) => id,
+        None => {
+            if !p.has_problem_under("github.app.app_id") {
+                p.push(
+                    "github.app.app_id",
+                    "is required: the App ID shown on the App's settings page",
+                );
+            }
+            0
+        }
+    };
+    if raw.installation_id == Some(0) {
+        p.push(
+            "github.app.installation_id",
+            "must be an installation id, not 0 (or leave it out to use the App's installation on github.org)",
+        );
+    }
+    let private_key_file = raw.private_key_file.clone();
+    let given = raw.private_key.is_some() || raw.private_key_file.is_some();
+    let key = secret(
+        raw.private_key,
+        raw.private_key_file,
+        "github.app.private_key",
+        p,
+    );
+    if !given
+        && !p.has_problem_under("github.app.private_key")
+        && !p.has_problem_under("github.app.private_key_file")
+    {
+        p.push(
+            "github.app.private_key",
+            "is required: the App's private key in PEM form (or give \
+             `github.app.private_key_file`, the path of the `.pem` file)",
+        );
+    }
+    if let Some(key) = &key {
+        let text = key.expose();
+        let pem = [
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "-----BEGIN PRIVATE KEY-----",
+        ]
+        .iter()
+        .any(|begin| text.contains(begin));
+        if !pem {
+            let (path, hint) = if private_key_file.is_some() {
+                (
+                    "github.app.private_key_file",
+                    "; give the `.pem` file GitHub generated for the App",
+                )
+            } else if text.trim_start().starts_with('/') || text.trim_end().ends_with(".pem") {
+                (
+                    "github.app.private_key",
+                    "; this looks like a path, which belongs in `github.app.private_key_file`",
+                )
+            } else {
+                ("github.app.private_key", "")
+            };
+            p.push(
+                path,
+                format!(
+                    "is not an RSA private key in PEM form (`-----BEGIN RSA PRIVATE KEY-----` or \
+                     `-----BEGIN PRIVATE KEY-----`){hint}"
+                ),
+            );
+        }
+    }
+    GithubAppConfig {
+        app_id,
+        // A missing key has been reported above, so this stand-in never leaves the crate.
+        private_key: key.unwrap_or_else(|| Secret::new("")),
+        private_key_file,
+        installation_id: raw.installation_id,
     }
 }
 

@@ -33,6 +33,11 @@
 //!   `mode: dev` requires `auth.dev_users`. Before serving, call [`Config::validate_for_serve`],
 //!   which requires a loopback `server.listen` in `dev` mode.
 //! - Environment names under `argocd.environments` keep the order of the file.
+//! - GitHub credentials: `github.token` (or `token_file`) or a GitHub App in `github.app`
+//!   (`app_id`, `private_key` or `private_key_file`, optional `installation_id`), not both; a
+//!   key that is not an RSA private key in PEM form is a problem at the key that gave it. Serving
+//!   needs one of the two ([`Config::validate_for_serve`]). Whether the key really parses is
+//!   checked where it is used (the GitHub client, and so `check-config`).
 
 mod build;
 mod env;
@@ -49,8 +54,9 @@ use serde_yaml_ng::Value;
 
 pub use model::{
     ApiTokenConfig, ApprovalsConfig, ArgocdConfig, ArgocdEnvironment, AuthConfig, AuthMode,
-    ChatTiming, CiConfig, Config, DatabaseConfig, DevUser, GithubConfig, LogConfig, LogFormat,
-    MattermostConfig, OidcConfig, RepoFilter, RoleMapping, ServerConfig, VersionSource,
+    ChatTiming, CiConfig, Config, DatabaseConfig, DevUser, GithubAppConfig, GithubConfig,
+    LogConfig, LogFormat, MattermostConfig, OidcConfig, RepoFilter, RoleMapping, ServerConfig,
+    VersionSource,
 };
 pub use pr_dashboard::{
     DASHBOARD_CONFIG_FILE, DashboardConfigError, load_dashboard_config, parse_dashboard_config,
@@ -120,7 +126,7 @@ impl Config {
             warnings.push(ConfigProblem {
                 path: "github".into(),
                 message: "is not set: releases cannot be created until github.org and \
-                          github.token are configured"
+                          github.token (or github.app) are configured"
                     .into(),
                 suggestion: None,
             });
@@ -129,7 +135,8 @@ impl Config {
     }
 
     /// The extra checks `serve` needs: in `dev` mode a `server.listen` on a loopback address;
-    /// a token for every Argo CD environment.
+    /// GitHub credentials (`github.token` or `github.app`) when `github` is set; a token for
+    /// every Argo CD environment.
     pub fn validate_for_serve(&self) -> Result<(), ConfigErrors> {
         let mut problems = problem::Problems::default();
         match self.auth.mode {
@@ -141,6 +148,17 @@ impl Config {
                 ),
             ),
             _ => {}
+        }
+        if let Some(github) = &self.github
+            && github.token.is_none()
+            && self.github_app.is_none()
+        {
+            problems.push(
+                "github.token",
+                "is required to serve, or a GitHub App instead: give `github.token` (or \
+                 `github.token_file`), or `github.app` with `app_id` and `private_key` (or \
+                 `private_key_file`)",
+            );
         }
         if let Some(argocd) = &self.argocd {
             for (name, env) in &argocd.environments {

@@ -18,6 +18,9 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// The GitHub organisation; `None` until configured (the UI and `/readyz` say so).
     pub github: Option<GithubConfig>,
+    /// `github.app`, set only with `github`: the GitHub App Shipyard authenticates as instead
+    /// of `github.token` (exactly one of the two is needed to serve).
+    pub github_app: Option<GithubAppConfig>,
     /// Sign-in, roles and API tokens.
     pub auth: AuthConfig,
     /// Rules for sign-offs.
@@ -110,7 +113,7 @@ pub struct GithubConfig {
     pub web_url: Option<String>,
     /// The organisation whose repositories are released.
     pub org: String,
-    /// Token for the REST and GraphQL APIs.
+    /// Token for the REST and GraphQL APIs; see also [`Config::github_app`].
     pub token: Option<Secret>,
     /// Shared secret for `POST /webhooks/github`; webhooks are off without it.
     pub webhook_secret: Option<Secret>,
@@ -150,6 +153,32 @@ impl GithubConfig {
         match self.api_url.strip_suffix("/api/v3") {
             Some(host) => host.to_owned(),
             None => self.api_url.clone(),
+        }
+    }
+}
+
+/// `github.app`: a GitHub App, whose installation tokens authenticate every GitHub call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubAppConfig {
+    /// The App ID shown on the App's settings page (the `iss` of its JWTs).
+    pub app_id: u64,
+    /// The App's private key in PEM form: PKCS#1 (`BEGIN RSA PRIVATE KEY`, as GitHub hands it
+    /// out) or PKCS#8 (`BEGIN PRIVATE KEY`).
+    pub private_key: Secret,
+    /// The file the key was read from, when it was given as `private_key_file`.
+    pub private_key_file: Option<String>,
+    /// The installation to act as; `None`: the App's installation on `github.org`, looked up.
+    pub installation_id: Option<u64>,
+}
+
+impl GithubAppConfig {
+    /// The key that gave [`GithubAppConfig::private_key`], for problems about it:
+    /// `github.app.private_key` or `github.app.private_key_file`.
+    pub fn private_key_path(&self) -> &'static str {
+        if self.private_key_file.is_some() {
+            "github.app.private_key_file"
+        } else {
+            "github.app.private_key"
         }
     }
 }

@@ -65,12 +65,22 @@ pub(crate) struct RawGithub {
     pub org: Option<String>,
     pub token: Option<String>,
     pub token_file: Option<String>,
+    pub app: Option<RawGithubApp>,
     pub webhook_secret: Option<String>,
     pub webhook_secret_file: Option<String>,
     pub repos: RawRepoFilter,
     pub infra_paths: Option<Vec<String>>,
     pub concurrency: Option<u64>,
     pub pr_comments: Option<bool>,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawGithubApp {
+    pub app_id: Option<u64>,
+    pub private_key: Option<String>,
+    pub private_key_file: Option<String>,
+    pub installation_id: Option<u64>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -325,7 +335,10 @@ mod tests {
         let everything = RawConfig {
             server: Some(RawServer::default()),
             database: Some(RawDatabase::default()),
-            github: Some(RawGithub::default()),
+            github: Some(RawGithub {
+                app: Some(RawGithubApp::default()),
+                ..RawGithub::default()
+            }),
             auth: Some(RawAuth {
                 oidc: Some(RawOidc::default()),
                 api_tokens: vec![RawApiToken::default()],

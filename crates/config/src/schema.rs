@@ -60,6 +60,15 @@ pub(crate) static ROOT: Shape = Struct(&[
             ("org", Str),
             ("token", Secret),
             ("token_file", Str),
+            (
+                "app",
+                Struct(&[
+                    ("app_id", UInt),
+                    ("private_key", Secret),
+                    ("private_key_file", Str),
+                    ("installation_id", UInt),
+                ]),
+            ),
             ("webhook_secret", Secret),
             ("webhook_secret_file", Str),
             (
