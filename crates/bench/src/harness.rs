@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 pub const ORG: &str = "acme";
 
 /// Paths that mark a change as infrastructure, as in the demo configuration.
-const INFRA_PATHS: [&str; 6] = [
+pub const INFRA_PATHS: [&str; 6] = [
     "helm/**",
     "charts/**",
     "terraform/**",
@@ -52,12 +52,18 @@ impl Sim {
     }
 }
 
-/// The real server, listening on a loopback port, against a simulated GitHub.
-pub struct Server {
+/// The API of a running server as the bench user, over loopback HTTP.
+pub struct Api {
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub base: String,
     http: reqwest::Client,
     token: String,
+}
+
+/// The real server, listening on a loopback port, against a simulated GitHub; its [`Api`]
+/// through `Deref`.
+pub struct Server {
+    api: Api,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _data: tempfile::TempDir,
@@ -123,9 +129,7 @@ impl Server {
             .await
         });
         let mut server = Server {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
-            token,
+            api: Api::new(format!("http://{addr}"), token),
             stop: Some(stop),
             task: Some(task),
             _data: data,
@@ -146,14 +150,50 @@ impl Server {
             if self.task.as_ref().is_some_and(JoinHandle::is_finished) {
                 anyhow::bail!("the server stopped while starting");
             }
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await
-                && r.status() == StatusCode::OK
-            {
+            if self.api.is_ready().await {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         anyhow::bail!("the server did not become ready within 10 s")
+    }
+
+    /// Stops the server and waits for it; its error, if it failed.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.context("server task")?.context("server")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
+    /// The API at `base` (no trailing slash) with the bench user's `token`.
+    pub fn new(base: String, token: String) -> Api {
+        Api {
+            base,
+            http: reqwest::Client::new(),
+            token,
+        }
+    }
+
+    /// Whether `/readyz` answers `200` (which also opens the client's connection).
+    pub async fn is_ready(&self) -> bool {
+        match self.http.get(format!("{}/readyz", self.base)).send().await {
+            Ok(r) => r.status() == StatusCode::OK,
+            Err(_) => false,
+        }
     }
 
     /// `POST {path}` with a JSON body as the bench user; the status and the JSON answer.
@@ -193,19 +233,21 @@ impl Server {
         Ok((status, value))
     }
 
+    /// `GET {path}` as the bench user; the answer's text, whatever its status.
+    pub async fn text(&self, path: &str) -> anyhow::Result<String> {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?
+            .text()
+            .await
+            .with_context(|| format!("reading the answer to GET {path}"))
+    }
+
     /// The bench user's API token.
     pub fn token(&self) -> &str {
         &self.token
-    }
-
-    /// Stops the server and waits for it; its error, if it failed.
-    pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            t.await.context("server task")?.context("server")?;
-        }
-        Ok(())
     }
 }

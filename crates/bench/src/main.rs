@@ -7,6 +7,7 @@
 //! Layout:
 //! - [`table`]: the rows and how they are printed.
 //! - [`harness`]: the simulated GitHub and the real server on a throw-away SQLite database.
+//! - [`serve`]: `shipyard serve` as a separate process, and what `/proc` says about it.
 //! - [`browser`]: headless Chromium through ChromeDriver, shared with the end-to-end tests.
 //! - one module per scenario ([`p1`], [`p2`], [`p3`], …), each exposing a `SCENARIO`.
 
@@ -20,6 +21,7 @@ mod p4;
 mod p6;
 mod p7;
 mod p8;
+mod serve;
 mod table;
 
 use clap::Parser;
@@ -70,6 +72,9 @@ pub struct Scenario {
     pub run: fn(Size) -> ScenarioFuture,
 }
 
+/// Ids measured by another scenario's run: P5 (memory under P2's load) is part of P2.
+const PART_OF: &[(&str, &str)] = &[("P5", "P2")];
+
 /// Every scenario, in table order.
 const SCENARIOS: &[&Scenario] = &[
     &p1::SCENARIO,
@@ -88,8 +93,13 @@ fn selected(only: &[String]) -> anyhow::Result<Vec<&'static Scenario>> {
     let mut picked = Vec::new();
     for want in only {
         let want = want.trim();
+        let want = PART_OF
+            .iter()
+            .find(|(part, _)| part.eq_ignore_ascii_case(want))
+            .map_or(want, |(_, whole)| whole);
         let Some(s) = SCENARIOS.iter().find(|s| s.id.eq_ignore_ascii_case(want)) else {
-            let known: Vec<&str> = SCENARIOS.iter().map(|s| s.id).collect();
+            let mut known: Vec<&str> = SCENARIOS.iter().map(|s| s.id).collect();
+            known.extend(PART_OF.iter().map(|(part, _)| *part));
             anyhow::bail!("unknown scenario `{want}`; known: {}", known.join(", "));
         };
         if !picked.iter().any(|p: &&Scenario| p.id == s.id) {
@@ -160,4 +170,23 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p5_runs_as_part_of_p2() {
+        let ids = |only: &[&str]| -> Vec<&str> {
+            let only: Vec<String> = only.iter().map(|s| (*s).to_owned()).collect();
+            selected(&only).unwrap().iter().map(|s| s.id).collect()
+        };
+        assert_eq!(ids(&["p5"]), ["P2"]);
+        assert_eq!(ids(&["p2", "P5"]), ["P2"]);
+        assert_eq!(ids(&["p1", "p5"]), ["P1", "P2"]);
+        let unknown = selected(&["p9".to_owned()]).err().unwrap().to_string();
+        assert!(unknown.contains("P5"), "{unknown}");
+    }
 }

@@ -1,28 +1,41 @@
 //! P2: reading a big release — `GET /api/releases/{id}` for a release of 200 repos with CI and
-//! 3 Argo CD environments, 64 concurrent clients for 20 s.
+//! 3 Argo CD environments, 64 concurrent clients for 20 s — and P5: the resident memory of
+//! `shipyard serve` under that load.
 //!
-//! The real server runs against the simulated GitHub and three simulated Argo CDs, on SQLite.
-//! Every repo's release pull request merges and its build succeeds, so the release carries a CI
-//! row per repo and, once the deployment tracker has read every environment, a deployment row
-//! per repo and environment (600): the detail answers with its `deployment_summary`. Then 64
-//! clients on keep-alive connections each send the request again as soon as the last answer
-//! is read. Baseline, in the same run with the same load generator: a trivial axum handler
-//! (`200 ok`) on another loopback port.
+//! The server is the real binary, `shipyard serve`, started as a separate process with a
+//! configuration file written for it (see [`crate::serve`]), against the simulated GitHub and
+//! three simulated Argo CDs, which stay in the bench process with the load generator. Every
+//! repo's release pull request merges and its build succeeds, so the release carries a CI row
+//! per repo and, once the deployment tracker has read every environment, a deployment row per
+//! repo and environment (600): the detail answers with its `deployment_summary`. Then 64
+//! clients on keep-alive connections each send the request again as soon as the last answer is
+//! read. Baseline, in the same run with the same load generator, right before each variant: a
+//! trivial axum handler (`200 ok`) on another loopback port.
+//!
+//! Three variants, each a group of rows: SQLite with one process; PostgreSQL with one; and
+//! PostgreSQL with two processes on one database (replicas), the clients split evenly between
+//! their addresses. While the load runs, each process's `VmRSS` is sampled from `/proc` (P5:
+//! the peak, and `VmHWM` at the end), and the CPU time of the servers and of the bench process
+//! is read before and after, to show which side is the bottleneck.
 
-use crate::harness::{Server, Sim};
+use crate::harness::{Api, ORG, Sim};
+use crate::serve::{
+    ArgoEnv, PgDatabase, RssSampler, ServeConfig, ServeProcess, cpu_seconds, free_loopback_addr,
+    shipyard_binary, status_kib,
+};
 use crate::table::{Row, Verdict, millis, ratio};
 use crate::{Scenario, ScenarioFuture, Size};
 use anyhow::{Context, bail, ensure};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shipyard_config::{ArgocdConfig, ArgocdEnvironment, Secret, VersionSource};
+use shipyard::demo::random_token;
 use shipyard_sim::argocd::{ArgoCdOptions as SimOptions, ArgoCdSim, SimApp};
 use shipyard_sim::github::seed_scale;
-use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The scenario's entry in the table.
+/// The scenario's entry in the table (its rows include P5's).
 pub const SCENARIO: Scenario = Scenario {
     id: "P2",
     run: run_boxed,
@@ -31,6 +44,8 @@ pub const SCENARIO: Scenario = Scenario {
 const ENVS: [&str; 3] = ["qa", "uat", "prod"];
 const P99_BAR_MS: f64 = 10.0;
 const THROUGHPUT_BAR: f64 = 0.25;
+/// P5's bar, in KiB (64 MiB).
+const RSS_BAR_KIB: u64 = 64 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 struct Params {
@@ -56,7 +71,48 @@ impl Params {
     }
 }
 
-/// What one load run saw.
+/// The database the servers share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One way of deploying the server.
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    backend: Backend,
+    replicas: usize,
+}
+
+/// Every variant, in table order. Two processes on one SQLite file is not a supported
+/// deployment (replicas need PostgreSQL), so it is not measured.
+const VARIANTS: [Variant; 3] = [
+    Variant {
+        backend: Backend::Sqlite,
+        replicas: 1,
+    },
+    Variant {
+        backend: Backend::Postgres,
+        replicas: 1,
+    },
+    Variant {
+        backend: Backend::Postgres,
+        replicas: 2,
+    },
+];
+
+impl Variant {
+    fn label(self) -> String {
+        let db = match self.backend {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        };
+        let s = if self.replicas == 1 { "" } else { "s" };
+        format!("{db} × {} replica{s}", self.replicas)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Load {
     requests: usize,
@@ -79,30 +135,143 @@ impl Load {
     }
 }
 
+/// One server process's memory, in KiB.
+#[derive(Debug, Clone)]
+struct Memory {
+    replica: String,
+    /// `VmRSS` once the release was fully read, before any load.
+    idle: u64,
+    /// The highest `VmRSS` sampled while the load ran.
+    peak: u64,
+    /// `VmHWM` (the process's high-water mark) at the end of the load.
+    hwm: u64,
+}
+
+/// CPU time used while Shipyard was under load, in seconds.
+#[derive(Debug, Clone, Default)]
+struct Cpu {
+    /// Per server process.
+    servers: Vec<f64>,
+    /// The bench process: load generator, simulators, trivial server (idle by then).
+    bench: f64,
+    /// How long the load ran.
+    wall: f64,
+}
+
+/// What one variant measured.
+#[derive(Debug, Clone)]
+struct Outcome {
+    variant: Variant,
+    shipyard: Load,
+    trivial: Load,
+    bytes: usize,
+    memory: Vec<Memory>,
+    cpu: Cpu,
+    /// Release reads during the load, summed over the servers (from `/metrics`).
+    reads: Reads,
+}
+
+/// How the servers answered the release during the load, from their
+/// `shipyard_release_reads_total` counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Reads {
+    /// From the kept view.
+    kept: f64,
+    /// From the database (the view was missing or older than its time to live).
+    database: f64,
+}
+
+impl std::ops::Sub for Reads {
+    type Output = Reads;
+
+    fn sub(self, before: Reads) -> Reads {
+        Reads {
+            kept: self.kept - before.kept,
+            database: self.database - before.database,
+        }
+    }
+}
+
+/// The `shipyard_release_reads_total` counters in a Prometheus text exposition.
+fn parse_reads(text: &str) -> Reads {
+    let mut reads = Reads::default();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("shipyard_release_reads_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once('}') else {
+            continue;
+        };
+        let Ok(value) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        if labels.contains("from=\"database\"") {
+            reads.database += value;
+        } else if labels.contains("from=\"kept\"") {
+            reads.kept += value;
+        }
+    }
+    reads
+}
+
+/// The release reads of every server so far.
+async fn reads(servers: &[ServeProcess]) -> anyhow::Result<Reads> {
+    let mut total = Reads::default();
+    for s in servers {
+        let r = parse_reads(&s.api.text("/metrics").await?);
+        total.kept += r.kept;
+        total.database += r.database;
+    }
+    Ok(total)
+}
+
 fn run_boxed(size: Size) -> ScenarioFuture {
     Box::pin(run(size))
 }
 
 async fn run(size: Size) -> anyhow::Result<Vec<Row>> {
     let p = Params::for_size(size);
-    let (shipyard, trivial, bytes) = measure(p).await?;
-    Ok(rows(p, &shipyard, &trivial, bytes))
+    let binary = shipyard_binary()?;
+    let mut rows = Vec::new();
+    for v in VARIANTS {
+        eprintln!("P2: {}…", v.label());
+        let outcome = measure(p, v, &binary).await.with_context(|| v.label())?;
+        rows.extend(variant_rows(p, &outcome));
+    }
+    Ok(rows)
 }
 
-fn rows(p: Params, shipyard: &Load, trivial: &Load, bytes: usize) -> Vec<Row> {
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn variant_rows(p: Params, o: &Outcome) -> Vec<Row> {
+    let label = o.variant.label();
     let what = format!(
-        "`GET /api/releases/{{id}}`, {} repos with CI and 3 environments ({} KB), {} clients, {} s",
+        "`GET /api/releases/{{id}}` ({} repos, CI, 3 environments, {} KB), {} clients, {} s, {label}",
         p.repos,
-        bytes / 1024,
+        o.bytes / 1024,
         p.clients,
         p.duration.as_secs_f64()
     );
+    let (shipyard, trivial) = (&o.shipyard, &o.trivial);
     let (ours, base) = (shipyard.per_second(), trivial.per_second());
     let p99 = shipyard.percentile(0.99);
-    vec![
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let servers: Vec<String> = o.cpu.servers.iter().map(|s| format!("{s:.1}")).collect();
+    let server_word = if o.cpu.servers.len() == 1 {
+        "server"
+    } else {
+        "servers"
+    };
+    let mut rows = vec![
         Row {
             id: "P2",
-            scenario: format!("{what}: p99 latency"),
+            scenario: format!(
+                "{what}: p99 latency (median {}, max {})",
+                millis(shipyard.percentile(0.5)),
+                millis(shipyard.percentile(1.0))
+            ),
             measured: millis(p99),
             baseline: format!("{} trivial handler", millis(trivial.percentile(0.99))),
             ratio: ratio(p99, trivial.percentile(0.99)),
@@ -118,65 +287,217 @@ fn rows(p: Params, shipyard: &Load, trivial: &Load, bytes: usize) -> Vec<Row> {
             bar: format!("≥ {:.0} % of the trivial handler", THROUGHPUT_BAR * 100.0),
             verdict: Verdict::from_ok(ours >= THROUGHPUT_BAR * base),
         },
-    ]
+        Row {
+            id: "P2",
+            scenario: format!("{what}: CPU time during the load"),
+            measured: format!(
+                "{server_word} {} s, bench {:.1} s",
+                servers.join(" + "),
+                o.cpu.bench
+            ),
+            baseline: format!(
+                "{:.1} s available ({cores} cores × {:.1} s)",
+                cores as f64 * o.cpu.wall,
+                o.cpu.wall
+            ),
+            ratio: "–".to_owned(),
+            bar: "–".to_owned(),
+            verdict: Verdict::Context,
+        },
+        Row {
+            id: "P2",
+            scenario: format!(
+                "{what}: answers read from the database (the kept view missing or expired)"
+            ),
+            measured: format!("{:.0}", o.reads.database),
+            baseline: format!("{:.0} from the kept view", o.reads.kept),
+            ratio: ratio(o.reads.database, o.reads.database + o.reads.kept),
+            bar: "–".to_owned(),
+            verdict: Verdict::Context,
+        },
+    ];
+    for m in &o.memory {
+        let who = if o.memory.len() == 1 {
+            String::new()
+        } else {
+            format!(", replica {}", m.replica)
+        };
+        rows.push(Row {
+            id: "P5",
+            scenario: format!(
+                "memory of `shipyard serve` under P2's load, {label}{who}: peak VmRSS (VmHWM)"
+            ),
+            measured: format!("{} ({})", mib(m.peak), mib(m.hwm)),
+            baseline: format!("{} before the load", mib(m.idle)),
+            ratio: ratio(m.peak as f64, m.idle as f64),
+            bar: "≤ 64 MiB".to_owned(),
+            verdict: Verdict::from_ok(m.peak.max(m.hwm) <= RSS_BAR_KIB),
+        });
+    }
+    rows
 }
 
-async fn measure(p: Params) -> anyhow::Result<(Load, Load, usize)> {
-    let sim = Sim::start().await?;
-    seed_scale(&sim.github, p.repos, p.repos, "uat", "master");
-    let mut argo = Vec::new();
-    let mut environments = Vec::new();
-    for env in ENVS {
-        let token = shipyard_sim::argocd::random_api_token();
-        let instance = ArgoCdSim::start(SimOptions::new(env, &token)).await?;
-        for i in 1..=p.repos {
-            let name = format!("svc-{i:04}");
-            instance.add_app(SimApp::new(
-                &format!("{name}-{env}"),
-                "platform",
-                &name,
-                "1.0.0",
-            ));
-        }
-        environments.push((
-            env.to_owned(),
-            ArgocdEnvironment {
+/// The simulated GitHub and Argo CDs of one variant.
+struct Sims {
+    sim: Sim,
+    argo: Vec<ArgoCdSim>,
+    environments: Vec<ArgoEnv>,
+}
+
+impl Sims {
+    async fn start(repos: usize) -> anyhow::Result<Sims> {
+        let sim = Sim::start().await?;
+        seed_scale(&sim.github, repos, repos, "uat", "master");
+        let mut argo = Vec::new();
+        let mut environments = Vec::new();
+        for env in ENVS {
+            let token = shipyard_sim::argocd::random_api_token();
+            let instance = ArgoCdSim::start(SimOptions::new(env, &token)).await?;
+            for i in 1..=repos {
+                let name = format!("svc-{i:04}");
+                instance.add_app(SimApp::new(
+                    &format!("{name}-{env}"),
+                    "platform",
+                    &name,
+                    "1.0.0",
+                ));
+            }
+            environments.push(ArgoEnv {
+                name: env.to_owned(),
                 url: instance.url(),
-                token: Some(Secret::new(token)),
-                cf_client_id: None,
-                cf_client_secret: None,
+                token,
                 app_suffix: format!("-{env}"),
-                project: Some("platform".into()),
-                app_namespace: None,
-            },
-        ));
-        argo.push(instance);
-    }
-    let mut server = Server::start_with(&sim, |c| {
-        c.ci.poll_interval = Duration::from_secs(1);
-        c.argocd = Some(ArgocdConfig {
-            poll_interval: Duration::from_secs(30),
-            cache_ttl: Duration::from_secs(10),
-            deploy_environment: "prod".into(),
+                project: "platform".into(),
+            });
+            argo.push(instance);
+        }
+        Ok(Sims {
+            sim,
+            argo,
             environments,
-            version_source: VersionSource::Auto,
-            overrides: BTreeMap::new(),
-            webhook_secret: None,
-            selector: None,
-        });
-    })
-    .await?;
-    let result = with_server(p, &sim, &server).await;
-    server.stop().await?;
-    for a in argo {
-        a.shutdown().await;
+        })
     }
-    sim.shutdown().await;
+
+    async fn shutdown(self) {
+        for a in self.argo {
+            a.shutdown().await;
+        }
+        self.sim.shutdown().await;
+    }
+}
+
+async fn measure(p: Params, v: Variant, binary: &Path) -> anyhow::Result<Outcome> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let pg = match v.backend {
+        Backend::Postgres => Some(PgDatabase::create()?),
+        Backend::Sqlite => None,
+    };
+    let url = match &pg {
+        Some(db) => db.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("shipyard.db").display()),
+    };
+    let result = match Sims::start(p.repos).await {
+        Ok(sims) => {
+            let result = with_servers(p, v, binary, dir.path(), &url, &sims).await;
+            sims.shutdown().await;
+            result
+        }
+        Err(e) => Err(e),
+    };
+    if let Some(db) = &pg {
+        db.drop_database();
+    }
     result
 }
 
-async fn with_server(p: Params, sim: &Sim, server: &Server) -> anyhow::Result<(Load, Load, usize)> {
-    let (status, created) = server
+/// Starts the variant's `shipyard serve` processes one after the other, measures, stops them.
+async fn with_servers(
+    p: Params,
+    v: Variant,
+    binary: &Path,
+    dir: &Path,
+    database_url: &str,
+    sims: &Sims,
+) -> anyhow::Result<Outcome> {
+    let token = random_token("sy_");
+    let mut servers: Vec<ServeProcess> = Vec::new();
+    let mut result = Ok(());
+    for k in 1..=v.replicas {
+        let config = ServeConfig {
+            listen: free_loopback_addr()?,
+            replica: format!("bench-{k}"),
+            database_url: database_url.to_owned(),
+            github_api_url: sims.sim.github.url(),
+            github_graphql_url: sims.sim.github.graphql_url(),
+            github_org: ORG.to_owned(),
+            github_token: sims.sim.token.clone(),
+            api_token_sha256: shipyard_web::token_sha256_hex(&token),
+            ci_poll_interval: Duration::from_secs(1),
+            argocd_poll_interval: Duration::from_secs(30),
+            argocd_cache_ttl: Duration::from_secs(10),
+            deploy_environment: "prod".into(),
+            environments: sims.environments.clone(),
+        };
+        let mut server = match ServeProcess::spawn(binary, dir, &config, &token) {
+            Ok(s) => s,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        let ready = server.wait_ready(Duration::from_secs(60)).await;
+        servers.push(server);
+        if let Err(e) = ready {
+            result = Err(e);
+            break;
+        }
+    }
+    let result = match result {
+        Ok(()) => drive(p, v, sims, &servers).await.map_err(|e| {
+            let logs: Vec<String> = servers
+                .iter()
+                .map(|s| format!("log of {}:\n{}", s.name, s.log_tail()))
+                .collect();
+            e.context(logs.join("\n"))
+        }),
+        Err(e) => Err(e),
+    };
+    for s in servers {
+        let name = s.name.clone();
+        if let Err(e) = s.stop(Duration::from_secs(10)).await {
+            eprintln!("warning: stopping {name}: {e:#}");
+        }
+    }
+    result
+}
+
+/// Waits until `api` answers the release fully read: every build and every environment.
+async fn wait_fully_read(api: &Api, path: &str, repos: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let (_, detail) = api.get(path).await?;
+        if fully_read(&detail, repos) {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!(
+                "the release was not fully tracked at {} within 2 minutes: {}",
+                api.base,
+                detail["deployment_summary"]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn drive(
+    p: Params,
+    variant: Variant,
+    sims: &Sims,
+    servers: &[ServeProcess],
+) -> anyhow::Result<Outcome> {
+    let first = &servers.first().context("no server")?.api;
+    let (status, created) = first
         .post(
             "/api/releases",
             &json!({"source_branch": "uat", "dest_branch": "master"}),
@@ -192,52 +513,91 @@ async fn with_server(p: Params, sim: &Sim, server: &Server) -> anyhow::Result<(L
         .to_owned();
     for i in 1..=p.repos {
         let name = format!("svc-{i:04}");
-        let sha = sim.github.merge_pr(&name, 1);
-        sim.github
+        let sha = sims.sim.github.merge_pr(&name, 1);
+        sims.sim
+            .github
             .successful_build(&name, "general.yaml", "master", &sha, "1.1.0");
     }
-    let (status, body) = server
+    let (status, body) = first
         .post(&format!("/api/releases/{id}/refresh"), &json!({}))
         .await?;
     ensure!(status == StatusCode::OK, "refreshing: {status} {body}");
-    // CI reads every build, then deployment tracking reads every environment.
+    // CI reads every build, then deployment tracking reads every environment; every replica
+    // must answer the release fully read.
     let path = format!("/api/releases/{id}");
-    let started = Instant::now();
-    loop {
-        let (_, detail) = server.get(&path).await?;
-        if fully_read(&detail, p.repos) {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(120) {
-            bail!(
-                "the release was not fully tracked within 2 minutes: {}",
-                detail["deployment_summary"]
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    for s in servers {
+        wait_fully_read(&s.api, &path, p.repos).await?;
     }
-    let url = format!("{}{path}", server.base);
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("{}{path}", s.api.base))
+        .collect();
     let bytes = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(server.token())
+        .get(&urls[0])
+        .bearer_auth(first.token())
         .send()
         .await?
         .bytes()
         .await?
         .len();
     let trivial = trivial_server().await?;
+    let idle: Vec<u64> = servers
+        .iter()
+        .map(|s| status_kib(s.pid, "VmRSS").unwrap_or(0))
+        .collect();
     // Warm both, then measure the trivial handler and Shipyard back to back.
-    load(
-        &url,
-        Some(server.token()),
+    let token = first.token();
+    load(&urls, Some(token), p.clients, Duration::from_millis(300)).await?;
+    let baseline = load(
+        std::slice::from_ref(&trivial.0),
+        None,
         p.clients,
-        Duration::from_millis(300),
+        p.duration,
     )
     .await?;
-    let baseline = load(&trivial.0, None, p.clients, p.duration).await?;
-    let shipyard = load(&url, Some(server.token()), p.clients, p.duration).await?;
+    let samplers: Vec<RssSampler> = servers.iter().map(|s| RssSampler::start(s.pid)).collect();
+    let cpu_before: Vec<f64> = servers
+        .iter()
+        .map(|s| cpu_seconds(Some(s.pid)).unwrap_or(0.0))
+        .collect();
+    let bench_before = cpu_seconds(None).unwrap_or(0.0);
+    let reads_before = reads(servers).await?;
+    let started = Instant::now();
+    let shipyard = load(&urls, Some(token), p.clients, p.duration).await?;
+    let wall = started.elapsed().as_secs_f64();
+    let bench = cpu_seconds(None).unwrap_or(0.0) - bench_before;
+    let reads = reads(servers).await? - reads_before;
+    let cpu_servers: Vec<f64> = servers
+        .iter()
+        .zip(&cpu_before)
+        .map(|(s, before)| cpu_seconds(Some(s.pid)).unwrap_or(0.0) - before)
+        .collect();
+    let peaks: Vec<u64> = samplers.into_iter().map(RssSampler::finish).collect();
     let _ = trivial.1.send(());
-    Ok((shipyard, baseline, bytes))
+    let mut memory = Vec::new();
+    for ((s, idle), peak) in servers.iter().zip(idle).zip(peaks) {
+        let hwm = status_kib(s.pid, "VmHWM").context("reading VmHWM from /proc")?;
+        ensure!(peak > 0, "no VmRSS sample of {} from /proc", s.name);
+        memory.push(Memory {
+            replica: s.name.clone(),
+            idle,
+            peak,
+            hwm,
+        });
+    }
+    Ok(Outcome {
+        variant,
+        shipyard,
+        trivial: baseline,
+        bytes,
+        memory,
+        cpu: Cpu {
+            servers: cpu_servers,
+            bench,
+            wall,
+        },
+        reads,
+    })
 }
 
 /// Whether every repo's build and every environment of every repo has been read.
@@ -270,23 +630,25 @@ async fn trivial_server() -> anyhow::Result<(String, tokio::sync::oneshot::Sende
     Ok((format!("http://{addr}/"), tx))
 }
 
-/// `clients` loops each sending `GET url` again as soon as the answer is read, for `duration`.
+/// `clients` loops each sending `GET` to one of `urls` (client `i` to `urls[i % len]`) again
+/// as soon as the answer is read, for `duration`.
 async fn load(
-    url: &str,
+    urls: &[String],
     token: Option<&str>,
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<Load> {
+    ensure!(!urls.is_empty(), "no address to load");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
-    let url: Arc<str> = Arc::from(url);
+    let urls: Vec<Arc<str>> = urls.iter().map(|u| Arc::from(u.as_str())).collect();
     let token: Option<Arc<str>> = token.map(Arc::from);
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+    for i in 0..clients {
+        let (http, url, token) = (http.clone(), urls[i % urls.len()].clone(), token.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
@@ -334,11 +696,110 @@ mod tests {
         assert_eq!(l.per_second(), 50.0);
     }
 
+    #[test]
+    fn variants_are_labelled() {
+        let labels: Vec<String> = VARIANTS.iter().map(|v| v.label()).collect();
+        assert_eq!(
+            labels,
+            [
+                "SQLite × 1 replica",
+                "PostgreSQL × 1 replica",
+                "PostgreSQL × 2 replicas"
+            ]
+        );
+    }
+
+    #[test]
+    fn memory_over_the_bar_misses_whether_peak_or_high_water_mark() {
+        let load = Load {
+            requests: 10,
+            elapsed: Duration::from_secs(1),
+            latencies: vec![1.0; 10],
+        };
+        let memory = |replica: &str, peak, hwm| Memory {
+            replica: replica.into(),
+            idle: 20 * 1024,
+            peak,
+            hwm,
+        };
+        let outcome = Outcome {
+            variant: VARIANTS[2],
+            shipyard: load.clone(),
+            trivial: load,
+            bytes: 107 * 1024,
+            memory: vec![
+                memory("bench-1", 40 * 1024, 41 * 1024),
+                memory("bench-2", 40 * 1024, 70 * 1024),
+            ],
+            cpu: Cpu {
+                servers: vec![1.0, 2.0],
+                bench: 3.0,
+                wall: 1.0,
+            },
+            reads: Reads {
+                kept: 90.0,
+                database: 10.0,
+            },
+        };
+        let rows = variant_rows(Params::for_size(Size::Full), &outcome);
+        let p5: Vec<&Row> = rows.iter().filter(|r| r.id == "P5").collect();
+        assert_eq!(p5.len(), 2);
+        assert_eq!(p5[0].verdict, Verdict::Meets);
+        assert_eq!(p5[1].verdict, Verdict::Misses);
+        assert!(
+            p5[1].scenario.contains("replica bench-2"),
+            "{}",
+            p5[1].scenario
+        );
+        assert_eq!(p5[0].measured, "40.0 MiB (41.0 MiB)");
+        let cpu = rows
+            .iter()
+            .find(|r| r.scenario.ends_with("during the load"))
+            .unwrap();
+        assert_eq!(cpu.measured, "servers 1.0 + 2.0 s, bench 3.0 s");
+        assert_eq!(cpu.verdict, Verdict::Context);
+        let db = rows
+            .iter()
+            .find(|r| r.scenario.contains("from the database"))
+            .unwrap();
+        assert_eq!((db.measured.as_str(), db.ratio.as_str()), ("10", "0.100×"));
+    }
+
+    #[test]
+    fn release_reads_are_summed_from_the_exposition() {
+        let text = "# TYPE shipyard_release_reads_total counter\n\
+                    shipyard_release_reads_total{from=\"kept\"} 120\n\
+                    shipyard_release_reads_total{from=\"database\"} 7\n\
+                    shipyard_http_requests_total{route=\"/x\"} 3\n";
+        let r = parse_reads(text);
+        assert_eq!((r.kept, r.database), (120.0, 7.0));
+        assert_eq!(parse_reads(""), Reads::default());
+    }
+
+    /// Builds the `shipyard` binary the scenario runs (a no-op when it is up to date).
+    fn build_shipyard() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "-p", "shipyard", "--bin", "shipyard"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().unwrap();
+        assert!(status.success(), "building the shipyard binary: {status}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn smoke_run_reads_a_fully_tracked_release() {
+    async fn smoke_run_reads_a_fully_tracked_release_in_every_variant() {
         shipyard::install_crypto_provider();
+        build_shipyard();
         let rows = run(Size::Smoke).await.unwrap();
-        assert_eq!(rows.len(), 2);
-        assert!(rows.iter().all(|r| r.id == "P2"));
+        // Per variant: p99, throughput, CPU, reads; one memory row per process (1 + 1 + 2).
+        assert_eq!(rows.iter().filter(|r| r.id == "P2").count(), 12);
+        assert_eq!(rows.iter().filter(|r| r.id == "P5").count(), 4);
+        assert!(
+            rows.iter()
+                .any(|r| r.scenario.contains("PostgreSQL × 2 replicas"))
+        );
     }
 }
