@@ -201,7 +201,8 @@ pub struct AppStatus {
     pub token_expires_at: Option<i64>,
     /// Installation tokens obtained since the client was built.
     pub exchanges: u64,
-    /// Why the last exchange failed, until one succeeds.
+    /// Why the last exchange failed, or why GitHub refused a token just issued, until an
+    /// exchange succeeds.
     pub last_error: Option<String>,
 }
 
@@ -339,7 +340,7 @@ impl AppAuth {
         }
     }
 
-    /// The error for a request refused again with a freshly issued token.
+    /// The error for a request refused again with a freshly issued token (kept for `/readyz`).
     pub(crate) fn token_refused(&self, answer: &Answer) -> GithubError {
         let target = match (&self.app.installation, self.lock().installation_id) {
             (Installation::Id(id), _) => format!("installation {id}"),
@@ -348,13 +349,15 @@ impl AppAuth {
             }
             (Installation::OfOrg(org), None) => format!("the organisation `{org}`"),
         };
-        GithubError::Unauthorized(format!(
+        let error = GithubError::Unauthorized(format!(
             "GitHub refused the App's installation token ({}) even right after issuing a new one: \
              check that the GitHub App {} is still installed on {target} and not suspended, and \
              that the installation may access the repositories",
             answer.message(),
             self.app.app_id
-        ))
+        ));
+        self.lock().last_error = Some(error.to_string());
+        error
     }
 
     pub(crate) fn status(&self) -> AppStatus {
