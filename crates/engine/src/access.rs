@@ -26,6 +26,8 @@ pub struct Readiness {
     pub database_error: Option<String>,
     /// The GitHub organisation, when GitHub is configured.
     pub github_org: Option<String>,
+    /// How the GitHub client authenticates (token or App), when GitHub is configured.
+    pub github_auth: Option<shipyard_github::AuthStatus>,
     /// The chat bot of this process, when it runs one.
     pub chat: Option<crate::chat::ChatStatus>,
     /// How this process last read each Argo CD environment, when `argocd` is configured.
@@ -117,6 +119,7 @@ impl Engine {
         Readiness {
             database_error: self.store().ready().await.err().map(|e| e.to_string()),
             github_org: self.org().map(str::to_owned),
+            github_auth: self.github().map(|g| g.client.auth_status()),
             chat: self.chat_progress().status(),
             argocd: self.deploy_health(),
             replica: self.inner.settings.replica.clone(),

@@ -3,13 +3,13 @@
 use anyhow::Context;
 use shipyard_chat::{ChatBot, ChatSettings};
 use shipyard_config::AuthMode;
-use shipyard_config::Config;
+use shipyard_config::{Config, ConfigErrors, ConfigProblem};
 use shipyard_core::change::{InfraMatcher, RepoFilter};
 use shipyard_engine::ci::{CiOptions, CiTracker};
 use shipyard_engine::ci_rules::CiSettings;
 use shipyard_engine::deploy::{DeployOptions, DeployTracker};
 use shipyard_engine::{Clock, Engine, EngineSettings, GithubSetup, SystemClock};
-use shipyard_github::{GitHub, GitHubOptions};
+use shipyard_github::{AppKey, GitHub, GitHubOptions, GithubApp, Installation};
 use shipyard_mattermost::MattermostOptions;
 use shipyard_store::{ApiTokenRecord, Store, StoreOptions};
 use shipyard_web::auth::oidc::Oidc;
@@ -21,7 +21,54 @@ use std::sync::{Arc, OnceLock};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Builds the GitHub side of the engine from `github`; rate-limit pauses run on `clock`.
+/// The GitHub App of `github.app` with its key parsed; a key that does not parse is a problem
+/// at the key that gave it (`github.app.private_key` or `github.app.private_key_file`).
+pub fn github_app(config: &Config) -> Result<Option<GithubApp>, ConfigErrors> {
+    let (Some(gh), Some(app)) = (&config.github, &config.github_app) else {
+        return Ok(None);
+    };
+    let key = AppKey::from_pem(app.private_key.expose()).map_err(|e| {
+        ConfigErrors(vec![ConfigProblem {
+            path: app.private_key_path().to_owned(),
+            message: e.to_string(),
+            suggestion: None,
+        }])
+    })?;
+    let installation = match app.installation_id {
+        Some(id) => Installation::Id(id),
+        None => Installation::OfOrg(gh.org.clone()),
+    };
+    Ok(Some(GithubApp::new(app.app_id, key, installation)))
+}
+
+/// How GitHub calls authenticate, in words, for `check-config`: `token`, or `app` with the App
+/// id, the installation and the key's form. Fails like [`github_app`].
+pub fn github_credentials(config: &Config) -> Result<Option<String>, ConfigErrors> {
+    let Some(gh) = &config.github else {
+        return Ok(None);
+    };
+    let Some(app) = github_app(config)? else {
+        return Ok(Some(if gh.token.is_some() {
+            "token".to_owned()
+        } else {
+            "none".to_owned()
+        }));
+    };
+    let installation = match &app.installation {
+        Installation::Id(id) => format!("installation id {id}"),
+        Installation::OfOrg(org) => {
+            format!("the installation on {org}, looked up when first needed")
+        }
+    };
+    Ok(Some(format!(
+        "app (app id {}, {installation}; private key parses, {} PEM)",
+        app.app_id,
+        app.key().format().as_str()
+    )))
+}
+
+/// Builds the GitHub side of the engine from `github`; rate-limit pauses, JWTs and token expiry
+/// run on `clock`. Requests carry `github.token`, or the installation tokens of `github.app`.
 pub fn github_setup(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Option<GithubSetup>> {
     let Some(gh) = &config.github else {
         return Ok(None);
@@ -31,6 +78,7 @@ pub fn github_setup(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Op
         gh.graphql_url(),
         gh.token.as_ref().map(|t| t.expose().to_owned()),
     );
+    options.app = github_app(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     options.concurrency = gh.concurrency;
     options.clock = clock;
     let client = GitHub::new(options).context("starting the GitHub client")?;

@@ -237,8 +237,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let path = config_path(config);
             match Config::load(path.as_deref(), std::env::vars())
                 .and_then(|c| c.validate_for_serve().map(|()| c))
+                .and_then(|c| app::github_credentials(&c).map(|credentials| (c, credentials)))
             {
-                Ok(c) => {
+                Ok((c, credentials)) => {
                     for warning in c.warnings() {
                         println!("warning: {warning}");
                     }
@@ -256,6 +257,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             .unwrap_or("(none)"),
                         c.auth.mode.as_str()
                     );
+                    if let Some(credentials) = credentials {
+                        println!("GitHub credentials: {credentials}");
+                    }
                     Ok(())
                 }
                 Err(e) => {

@@ -16,6 +16,23 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
+/// The `github_auth` object of `/readyz`. An App's key was parsed when the client was built,
+/// or the server would not have started.
+fn github_auth(status: &shipyard_github::AuthStatus) -> serde_json::Value {
+    match &status.app {
+        Some(app) => json!({
+            "mode": status.mode.as_str(),
+            "app_id": app.app_id,
+            "installation_id": app.installation_id,
+            "private_key": "parsed",
+            "token_expires_at": app.token_expires_at,
+            "token_exchanges": app.exchanges,
+            "error": app.last_error,
+        }),
+        None => json!({"mode": status.mode.as_str()}),
+    }
+}
+
 async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
@@ -32,6 +49,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         problems.push(
             "GitHub is not configured (no `github` section): releases cannot be created".to_owned(),
         );
+    }
+    if let Some(app) = readiness.github_auth.as_ref().and_then(|a| a.app.as_ref())
+        && let Some(e) = &app.last_error
+    {
+        problems.push(format!("GitHub App {}: {e}", app.app_id));
     }
     let sign_in = state.auth.sign_in();
     if sign_in == "none" {
@@ -66,6 +88,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "status": if ready { "ready" } else { "not_ready" },
             "database": ready,
             "github_org": readiness.github_org,
+            // Which credentials GitHub calls carry: `token`, or `app` with what is known of it.
+            "github_auth": readiness.github_auth.as_ref().map(github_auth),
             "sign_in": sign_in,
             "chat": readiness.chat.map(|c| json!({
                 "role": c.role,
