@@ -1,6 +1,7 @@
 //! `github.app`: a GitHub App instead of `github.token` — in the file, from the environment,
 //! with the key inline or from a file; both or neither are problems naming the keys, and the
 //! key is never shown.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 

@@ -51,14 +51,14 @@ pub(crate) struct Credential {
 pub(crate) enum Auth {
     Anonymous,
     Token(HeaderValue),
-    App(AppAuth),
+    App(Box<AppAuth>),
 }
 
 impl Auth {
     /// From the options: the App when there is one, else the token, else nothing.
     pub(crate) fn new(token: Option<&str>, app: Option<&GithubApp>) -> Result<Auth, GithubError> {
         if let Some(app) = app {
-            return Ok(Auth::App(AppAuth::new(app.clone())));
+            return Ok(Auth::App(Box::new(AppAuth::new(app.clone()))));
         }
         let Some(token) = token else {
             return Ok(Auth::Anonymous);

@@ -317,13 +317,11 @@ fn verify_jwt(app: &App, token: Option<&str>, now: u64) -> Result<(), &'static s
     Ok(())
 }
 
-/// The registered App when the request's JWT is good for it; the 401 otherwise.
-fn authenticated(inner: &Inner, headers: &HeaderMap, doc: &str) -> Result<App, Response> {
+/// The registered App when the request's JWT is good for it; the message of the 401 otherwise.
+fn authenticated(inner: &Inner, headers: &HeaderMap) -> Result<App, &'static str> {
     let apps = lock(&inner.apps);
-    let Some(app) = apps.app.clone() else {
-        return Err(unauthorized(UNDECODABLE, doc));
-    };
-    verify_jwt(&app, bearer(headers), apps.now()).map_err(|m| unauthorized(m, doc))?;
+    let app = apps.app.clone().ok_or(UNDECODABLE)?;
+    verify_jwt(&app, bearer(headers), apps.now())?;
     Ok(app)
 }
 
@@ -361,9 +359,9 @@ pub(super) async fn org_installation(
     headers: HeaderMap,
 ) -> Response {
     let doc = format!("{APPS_DOCS}#get-an-organization-installation-for-the-authenticated-app");
-    let app = match authenticated(&inner, &headers, &doc) {
+    let app = match authenticated(&inner, &headers) {
         Ok(app) => app,
-        Err(r) => return r,
+        Err(message) => return unauthorized(message, &doc),
     };
     lock(&inner.apps).lookups += 1;
     if !org.eq_ignore_ascii_case(&inner.org) || !app.installed {
@@ -382,9 +380,9 @@ pub(super) async fn create_access_token(
     headers: HeaderMap,
 ) -> Response {
     let doc = format!("{APPS_DOCS}#create-an-installation-access-token-for-an-app");
-    let app = match authenticated(&inner, &headers, &doc) {
+    let app = match authenticated(&inner, &headers) {
         Ok(app) => app,
-        Err(r) => return r,
+        Err(message) => return unauthorized(message, &doc),
     };
     if installation_id.parse::<u64>().ok() != Some(app.installation_id) || !app.installed {
         return json_response(
