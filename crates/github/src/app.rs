@@ -13,7 +13,7 @@
 //! Renewal: a token is renewed [`GithubApp::refresh_before`] before it expires. One exchange
 //! runs at a time (single flight): the first caller that needs a new token fetches it; callers
 //! that come meanwhile keep using the old token while it has at least half a minute left, and
-//! otherwise wait for that one exchange and use its token. A token GitHub refuses (401) is
+//! otherwise wait for that one exchange and use its token, or share its error if it failed. A token GitHub refuses (401) is
 //! dropped, so the next caller fetches a new one; the transport retries the refused request once.
 //!
 //! Neither the key, the JWT nor a token is ever logged: the headers are marked sensitive, and the
@@ -247,6 +247,10 @@ struct State {
     token: Option<Issued>,
     installation_id: Option<u64>,
     generation: u64,
+    /// Exchanges finished, and the error of the last one if it failed: callers that waited for
+    /// a failed exchange share its error rather than each trying again.
+    finished: u64,
+    failure: Option<GithubError>,
     last_error: Option<String>,
 }
 
@@ -291,7 +295,10 @@ impl AppAuth {
     /// The installation token to send now, fetching a new one when the current one is due.
     pub(crate) async fn credential(&self, gh: &GitHub) -> Result<Credential, GithubError> {
         let margin = self.margin();
-        let seen = self.token();
+        let (seen, finished) = {
+            let state = self.lock();
+            (state.token.clone(), state.finished)
+        };
         let now = gh.now_secs();
         if let Some(t) = &seen
             && t.expires_at.saturating_sub(margin) > now
@@ -310,19 +317,32 @@ impl AppAuth {
                 self.flight.lock().await
             }
         };
-        // The token may have been renewed while this caller waited for the flight.
+        // The token may have been renewed while this caller waited for the flight, or the
+        // exchange it waited for may have failed.
         let now = gh.now_secs();
-        if let Some(t) = self.token() {
-            let renewed = seen.as_ref().is_none_or(|s| s.generation != t.generation);
-            if t.expires_at.saturating_sub(margin) > now || (renewed && t.expires_at > now) {
-                return Ok(t.credential());
+        {
+            let mut state = self.lock();
+            if let Some(t) = &state.token {
+                let renewed = seen.as_ref().is_none_or(|s| s.generation != t.generation);
+                if t.expires_at.saturating_sub(margin) > now || (renewed && t.expires_at > now) {
+                    return Ok(t.credential());
+                }
+            }
+            if state.finished != finished
+                && let Some(e) = &state.failure
+            {
+                return Err(e.clone());
             }
         }
-        match self.fetch(gh).await {
+        let fetched = self.fetch(gh).await;
+        let mut state = self.lock();
+        state.finished += 1;
+        match fetched {
             Ok(t) => Ok(t.credential()),
             Err(e) => {
                 tracing::warn!(app_id = self.app.app_id, error = %e, "no GitHub App installation token");
-                self.lock().last_error = Some(e.to_string());
+                state.failure = Some(e.clone());
+                state.last_error = Some(e.to_string());
                 Err(e)
             }
         }
@@ -456,6 +476,7 @@ impl AppAuth {
             };
             state.token = Some(issued.clone());
             state.installation_id = Some(id);
+            state.failure = None;
             state.last_error = None;
             issued
         };

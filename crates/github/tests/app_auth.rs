@@ -13,7 +13,7 @@ use shipyard_core::clock::{Clock, ManualClock, SystemClock};
 use shipyard_github::{
     AppKey, AuthMode, GitHub, GitHubOptions, GithubApp, GithubError, Installation, KeyFormat,
 };
-use shipyard_sim::github::{AppKeyPair, CommitSpec, RequestAuth, SimGithub};
+use shipyard_sim::github::{AppKeyPair, CommitSpec, Fault, RequestAuth, SimGithub};
 
 const APP_ID: u64 = 4242;
 
@@ -281,6 +281,33 @@ async fn a_revoked_token_is_replaced_once_and_the_requests_succeed() {
     let overview = gh.branch_overview("acme", "uat", "master").await.unwrap();
     assert_eq!(overview.len(), 1);
     assert_eq!(sim.installation_token_exchanges(), 3);
+}
+
+#[tokio::test]
+async fn callers_waiting_for_an_exchange_that_fails_share_its_error() {
+    let (sim, keys, installation) = sim_with_app().await;
+    let key = AppKey::from_pem(&keys.private_key_pem()).unwrap();
+    let mut opts = GitHubOptions::new(sim.url(), sim.graphql_url(), None);
+    opts.app = Some(GithubApp::new(APP_ID, key, Installation::Id(installation)));
+    opts.max_retries = 0;
+    let gh = GitHub::new(opts).unwrap();
+    sim.push_faults([Fault::Status(503)]);
+    let answers = join_all((0..5).map(|_| gh.branch_head("acme", "svc", "main"))).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, Err(GithubError::Unavailable(_)))),
+        "{answers:?}"
+    );
+    assert_eq!(
+        sim.request_count(),
+        1,
+        "one exchange was tried, for all five"
+    );
+    assert!(gh.auth_status().app.unwrap().last_error.is_some());
+    // The next caller tries again.
+    gh.branch_head("acme", "svc", "main").await.unwrap();
+    assert_eq!(gh.auth_status().app.unwrap().last_error, None);
 }
 
 #[tokio::test]
