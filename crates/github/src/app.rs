@@ -284,10 +284,6 @@ impl AppAuth {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn token(&self) -> Option<Issued> {
-        self.lock().token.clone()
-    }
-
     fn margin(&self) -> i64 {
         i64::try_from(self.app.refresh_before.as_secs()).unwrap_or(i64::MAX)
     }
@@ -321,7 +317,7 @@ impl AppAuth {
         // exchange it waited for may have failed.
         let now = gh.now_secs();
         {
-            let mut state = self.lock();
+            let state = self.lock();
             if let Some(t) = &state.token {
                 let renewed = seen.as_ref().is_none_or(|s| s.generation != t.generation);
                 if t.expires_at.saturating_sub(margin) > now || (renewed && t.expires_at > now) {
