@@ -319,6 +319,16 @@ impl Replica {
             .unwrap()
     }
 
+    /// Its `/metrics` text.
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Whether this replica runs the Mattermost bot.
     async fn leads_the_bot(&self) -> bool {
         self.ready().await["leaders"]
@@ -363,6 +373,15 @@ async fn leader_first(a: Replica, b: Replica) -> (Replica, Replica) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("no replica took the lead");
+}
+
+/// A world with `repos` (none merged) and two replicas, the leader of the bot first.
+async fn leader_and_follower(repos: &[&str]) -> (World, Replica, Replica) {
+    let world = World::start(repos, false).await;
+    let a = world.replica("web-a").await;
+    let b = world.replica("web-b").await;
+    let (leader, follower) = leader_first(a, b).await;
+    (world, leader, follower)
 }
 
 /// An open `text/event-stream`, read line by line.
@@ -433,10 +452,7 @@ impl EventStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_one_replica_reaches_the_other_and_its_bot() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let world = World::start(&["billing", "payments"], false).await;
-    let a = world.replica("web-a").await;
-    let b = world.replica("web-b").await;
-    let (leader, follower) = leader_first(a, b).await;
+    let (world, leader, follower) = leader_and_follower(&["billing", "payments"]).await;
 
     // Both say who leads, by name.
     for r in [&leader, &follower] {
@@ -594,10 +610,7 @@ async fn each_ci_run_is_polled_by_one_replica_per_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_mid_send_moves_the_lead_and_posts_everything_once() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let world = World::start(&["billing"], false).await;
-    let a = world.replica("web-a").await;
-    let b = world.replica("web-b").await;
-    let (mut leader, follower) = leader_first(a, b).await;
+    let (world, mut leader, follower) = leader_and_follower(&["billing"]).await;
     // Each post is stored at once but answered slowly: the leader dies with posts made that it
     // never recorded, and rows it claimed but did not try.
     world.chat.set_post_latency(Duration::from_millis(400));
@@ -825,12 +838,7 @@ async fn a_dropped_listener_connection_makes_pages_re_read() {
         "{ready}"
     );
     assert_eq!(ready["events"]["listening"], true);
-    let metrics = reqwest::get(format!("{}/metrics", b.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = b.metrics().await;
     assert!(
         metrics.contains("shipyard_event_listener_reconnects_total"),
         "{metrics}"
@@ -842,10 +850,7 @@ async fn a_dropped_listener_connection_makes_pages_re_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_loses_its_database_session_stops_leading() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let world = World::start(&["billing"], false).await;
-    let a = world.replica("web-a").await;
-    let b = world.replica("web-b").await;
-    let (leader, follower) = leader_first(a, b).await;
+    let (world, leader, follower) = leader_and_follower(&["billing"]).await;
     let websockets = world.chat.websocket_connections();
     // The database ends the session holding the bot's lock (a network cut would too).
     let admin = sqlx::PgPool::connect(&world.db_url).await.unwrap();
@@ -876,12 +881,7 @@ async fn a_leader_that_loses_its_database_session_stops_leading() {
         world.chat.websocket_connections() > websockets && world.chat.open_websockets() == 1
     })
     .await;
-    let metrics = reqwest::get(format!("{}/metrics", follower.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = follower.metrics().await;
     assert!(
         metrics
             .lines()
