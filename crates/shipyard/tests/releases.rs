@@ -597,6 +597,73 @@ both_backends!(
     }
 );
 
+both_backends!(
+    the_detail_is_answered_with_an_etag_and_gzip_to_those_who_accept_it,
+    |backend| async move {
+        use std::io::Read as _;
+        let server = TestServer::start(backend, small_org).await;
+        let id = server.create_release().await["release"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let url = format!("{}/api/releases/{id}", server.base);
+        let ask = |accept: Option<&'static str>, etag: Option<String>| {
+            let mut req = server.http.get(&url).bearer_auth(&server.tokens["viewer"]);
+            if let Some(a) = accept {
+                req = req.header("accept-encoding", a);
+            }
+            if let Some(t) = etag {
+                req = req.header("if-none-match", t);
+            }
+            req.send()
+        };
+        // As it is.
+        let plain = ask(None, None).await.unwrap();
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert!(plain.headers().get("content-encoding").is_none());
+        assert_eq!(plain.headers()["vary"], "accept-encoding");
+        let plain_tag = plain.headers()["etag"].to_str().unwrap().to_owned();
+        let plain_body = plain.bytes().await.unwrap();
+        // As a browser asks: gzip, with a tag of its own, inflating to the same JSON.
+        let packed = ask(Some("gzip, deflate, br, zstd"), None).await.unwrap();
+        assert_eq!(packed.status(), StatusCode::OK);
+        assert_eq!(packed.headers()["content-encoding"], "gzip");
+        assert_eq!(packed.headers()["content-type"], "application/json");
+        let packed_tag = packed.headers()["etag"].to_str().unwrap().to_owned();
+        assert_ne!(packed_tag, plain_tag);
+        let packed_body = packed.bytes().await.unwrap();
+        assert!(packed_body.len() < plain_body.len());
+        let mut inflated = Vec::new();
+        flate2::read::GzDecoder::new(&packed_body[..])
+            .read_to_end(&mut inflated)
+            .unwrap();
+        assert_eq!(inflated, plain_body);
+        // gzip refused by weight: as it is.
+        let refused = ask(Some("gzip;q=0, br"), None).await.unwrap();
+        assert!(refused.headers().get("content-encoding").is_none());
+        // Either tag sent back, with either encoding asked: 304 while nothing changed.
+        for (accept, tag) in [
+            (None, &plain_tag),
+            (Some("gzip"), &packed_tag),
+            (None, &packed_tag),
+            (Some("gzip"), &plain_tag),
+        ] {
+            let again = ask(accept, Some(tag.clone())).await.unwrap();
+            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{accept:?} {tag}");
+            assert!(again.bytes().await.unwrap().is_empty());
+        }
+        // A change gives a new tag: the old one is answered in full.
+        let (status, _) = server
+            .post("dev", &format!("/api/releases/{id}/approve/dev"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let changed = ask(Some("gzip"), Some(packed_tag.clone())).await.unwrap();
+        assert_eq!(changed.status(), StatusCode::OK);
+        assert_ne!(changed.headers()["etag"].to_str().unwrap(), packed_tag);
+        server.stop().await;
+    }
+);
+
 both_backends!(live_events_follow_changes, |backend| async move {
     let server = TestServer::start(backend, small_org).await;
     let id = server.create_release().await["release"]["id"]

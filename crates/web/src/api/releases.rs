@@ -145,8 +145,11 @@ async fn create_release(
 /// One release with its repos, deploy order and CI summary.
 #[utoipa::path(get, path = "/api/releases/{id}", tag = "releases",
     params(("id" = String, Path, description = "Release id"),
-           ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: `304` while the release is unchanged")),
-    responses((status = 200, body = ReleaseDetail, headers(("ETag" = String, description = "Entity tag of this answer"))),
+           ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: `304` while the release is unchanged"),
+           ("Accept-Encoding" = Option<String>, Header, description = "`gzip` (with a weight above zero, or `*`) gets the JSON gzip-compressed")),
+    responses((status = 200, body = ReleaseDetail, headers(("ETag" = String, description = "Entity tag of this answer (each content coding has its own)"),
+                                                         ("Content-Encoding" = Option<String>, description = "`gzip` when `Accept-Encoding` accepts it"),
+                                                         ("Vary" = String, description = "`accept-encoding`"))),
               (status = 304, description = "Unchanged since the answer with the `ETag` sent in `If-None-Match`", headers(("ETag" = String, description = "Entity tag"))),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_release(
@@ -157,7 +160,7 @@ async fn get_release(
     Path(id): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
     let view = state.engine.release_shared(&id).await?;
-    Ok(rendered.of(&view).answer(&headers))
+    Ok(rendered.of(&view).await?.answer(&headers))
 }
 
 /// Edits notes and breaking changes, or marks the release deployed or cancelled.
