@@ -8,15 +8,37 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often the recorder's histogram samples are folded into their summaries.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process's recorder, installed on first use. `None` if another recorder got there first.
+///
+/// The recorder keeps every histogram sample until it is folded into its summary: `/metrics`
+/// does that, and so does an upkeep thread every few seconds, so that memory stays flat under
+/// load whether or not anything scrapes (without it, each request's duration was kept: about
+/// 0.7 MiB more per second at 30 000 requests/s).
 pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(h) => Some(h),
+            Ok(h) => {
+                let upkept = h.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("metrics-upkeep".to_owned())
+                    .spawn(move || {
+                        loop {
+                            std::thread::sleep(UPKEEP_EVERY);
+                            upkept.run_upkeep();
+                        }
+                    });
+                if let Err(e) = spawned {
+                    tracing::warn!(error = %e, "metrics upkeep not started; only /metrics folds histograms");
+                }
+                Some(h)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics recorder not installed; /metrics will be empty");
                 None
