@@ -9,8 +9,11 @@
 //! per repo and, once the deployment tracker has read every environment, a deployment row per
 //! repo and environment (600): the detail answers with its `deployment_summary`. Then 64
 //! clients on keep-alive connections each send the request again as soon as the last answer is
-//! read. Baseline, in the same run with the same load generator, right before each variant: a
-//! trivial axum handler (`200 ok`) on another loopback port.
+//! read. They do it twice: asking for the answer as it is (no `Accept-Encoding`, as `wrk` or
+//! `curl` ask), then as a browser asks (`Accept-Encoding: gzip, deflate, br, zstd`), which is
+//! answered with the gzip copy the server keeps next to each rendering. Baseline, in the same
+//! run with the same load generator, right before each variant: a trivial axum handler
+//! (`200 ok`) on another loopback port.
 //!
 //! Three variants, each a group of rows: SQLite with one process; PostgreSQL with one; and
 //! PostgreSQL with two processes on one database (replicas), the clients split evenly between
@@ -158,17 +161,53 @@ struct Cpu {
     wall: f64,
 }
 
+/// How the load's clients ask for the release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// No `Accept-Encoding`: the JSON as it is.
+    AsItIs,
+    /// What a browser sends.
+    AsABrowser,
+}
+
+/// Both ways, in the order they are measured.
+const ASKS: [Ask; 2] = [Ask::AsItIs, Ask::AsABrowser];
+
+impl Ask {
+    fn accept_encoding(self) -> Option<&'static str> {
+        match self {
+            Ask::AsItIs => None,
+            Ask::AsABrowser => Some("gzip, deflate, br, zstd"),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Ask::AsItIs => "asked as it is (no `Accept-Encoding`, as `wrk` and `curl` ask)",
+            Ask::AsABrowser => "asked as a browser asks (`Accept-Encoding: gzip, …`)",
+        }
+    }
+}
+
+/// One load on Shipyard with one way of asking.
+#[derive(Debug, Clone)]
+struct Asked {
+    ask: Ask,
+    load: Load,
+    /// Bytes of one answer's body, as sent.
+    bytes: usize,
+    cpu: Cpu,
+    /// Release reads during the load, summed over the servers (from `/metrics`).
+    reads: Reads,
+}
+
 /// What one variant measured.
 #[derive(Debug, Clone)]
 struct Outcome {
     variant: Variant,
-    shipyard: Load,
+    asked: Vec<Asked>,
     trivial: Load,
-    bytes: usize,
     memory: Vec<Memory>,
-    cpu: Cpu,
-    /// Release reads during the load, summed over the servers (from `/metrics`).
-    reads: Reads,
 }
 
 /// How the servers answered the release during the load, from their
@@ -247,75 +286,81 @@ fn mib(kib: u64) -> String {
 
 fn variant_rows(p: Params, o: &Outcome) -> Vec<Row> {
     let label = o.variant.label();
-    let what = format!(
-        "`GET /api/releases/{{id}}` ({} repos, CI, 3 environments, {} KB), {} clients, {} s, {label}",
-        p.repos,
-        o.bytes / 1024,
-        p.clients,
-        p.duration.as_secs_f64()
-    );
-    let (shipyard, trivial) = (&o.shipyard, &o.trivial);
-    let (ours, base) = (shipyard.per_second(), trivial.per_second());
-    let p99 = shipyard.percentile(0.99);
+    let trivial = &o.trivial;
+    let base = trivial.per_second();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let servers: Vec<String> = o.cpu.servers.iter().map(|s| format!("{s:.1}")).collect();
-    let server_word = if o.cpu.servers.len() == 1 {
-        "server"
-    } else {
-        "servers"
-    };
-    let mut rows = vec![
-        Row {
-            id: "P2",
-            scenario: format!(
-                "{what}: p99 latency (median {}, max {})",
-                millis(shipyard.percentile(0.5)),
-                millis(shipyard.percentile(1.0))
-            ),
-            measured: millis(p99),
-            baseline: format!("{} trivial handler", millis(trivial.percentile(0.99))),
-            ratio: ratio(p99, trivial.percentile(0.99)),
-            bar: format!("≤ {P99_BAR_MS} ms"),
-            verdict: Verdict::from_ok(p99 <= P99_BAR_MS),
-        },
-        Row {
-            id: "P2",
-            scenario: format!("{what}: throughput"),
-            measured: format!("{ours:.0}/s"),
-            baseline: format!("{base:.0}/s trivial handler"),
-            ratio: ratio(ours, base),
-            bar: format!("≥ {:.0} % of the trivial handler", THROUGHPUT_BAR * 100.0),
-            verdict: Verdict::from_ok(ours >= THROUGHPUT_BAR * base),
-        },
-        Row {
-            id: "P2",
-            scenario: format!("{what}: CPU time during the load"),
-            measured: format!(
-                "{server_word} {} s, bench {:.1} s",
-                servers.join(" + "),
-                o.cpu.bench
-            ),
-            baseline: format!(
-                "{:.1} s available ({cores} cores × {:.1} s)",
-                cores as f64 * o.cpu.wall,
-                o.cpu.wall
-            ),
-            ratio: "–".to_owned(),
-            bar: "–".to_owned(),
-            verdict: Verdict::Context,
-        },
-        Row {
-            id: "P2",
-            scenario: format!(
-                "{what}: answers read from the database (the kept view missing or expired)"
-            ),
-            measured: format!("{:.0}", o.reads.database),
-            baseline: format!("{:.0} from the kept view", o.reads.kept),
-            ratio: ratio(o.reads.database, o.reads.database + o.reads.kept),
-            bar: "–".to_owned(),
-            verdict: Verdict::Context,
-        },
-    ];
+    let mut rows = Vec::new();
+    for a in &o.asked {
+        let what = format!(
+            "`GET /api/releases/{{id}}` ({} repos, CI, 3 environments, {} KB {}), {} clients, {} s, {label}",
+            p.repos,
+            a.bytes / 1024,
+            a.ask.label(),
+            p.clients,
+            p.duration.as_secs_f64()
+        );
+        let (shipyard, cpu) = (&a.load, &a.cpu);
+        let ours = shipyard.per_second();
+        let p99 = shipyard.percentile(0.99);
+        let servers: Vec<String> = cpu.servers.iter().map(|s| format!("{s:.1}")).collect();
+        let server_word = if cpu.servers.len() == 1 {
+            "server"
+        } else {
+            "servers"
+        };
+        rows.extend([
+            Row {
+                id: "P2",
+                scenario: format!(
+                    "{what}: p99 latency (median {}, max {})",
+                    millis(shipyard.percentile(0.5)),
+                    millis(shipyard.percentile(1.0))
+                ),
+                measured: millis(p99),
+                baseline: format!("{} trivial handler", millis(trivial.percentile(0.99))),
+                ratio: ratio(p99, trivial.percentile(0.99)),
+                bar: format!("≤ {P99_BAR_MS} ms"),
+                verdict: Verdict::from_ok(p99 <= P99_BAR_MS),
+            },
+            Row {
+                id: "P2",
+                scenario: format!("{what}: throughput"),
+                measured: format!("{ours:.0}/s"),
+                baseline: format!("{base:.0}/s trivial handler"),
+                ratio: ratio(ours, base),
+                bar: format!("≥ {:.0} % of the trivial handler", THROUGHPUT_BAR * 100.0),
+                verdict: Verdict::from_ok(ours >= THROUGHPUT_BAR * base),
+            },
+            Row {
+                id: "P2",
+                scenario: format!("{what}: CPU time during the load"),
+                measured: format!(
+                    "{server_word} {} s, bench {:.1} s",
+                    servers.join(" + "),
+                    cpu.bench
+                ),
+                baseline: format!(
+                    "{:.1} s available ({cores} cores × {:.1} s)",
+                    cores as f64 * cpu.wall,
+                    cpu.wall
+                ),
+                ratio: "–".to_owned(),
+                bar: "–".to_owned(),
+                verdict: Verdict::Context,
+            },
+            Row {
+                id: "P2",
+                scenario: format!(
+                    "{what}: answers read from the database (the kept view missing or expired)"
+                ),
+                measured: format!("{:.0}", a.reads.database),
+                baseline: format!("{:.0} from the kept view", a.reads.kept),
+                ratio: ratio(a.reads.database, a.reads.database + a.reads.kept),
+                bar: "–".to_owned(),
+                verdict: Verdict::Context,
+            },
+        ]);
+    }
     for m in &o.memory {
         let who = if o.memory.len() == 1 {
             String::new()
@@ -325,7 +370,7 @@ fn variant_rows(p: Params, o: &Outcome) -> Vec<Row> {
         rows.push(Row {
             id: "P5",
             scenario: format!(
-                "memory of `shipyard serve` under P2's load, {label}{who}: peak VmRSS (VmHWM)"
+                "memory of `shipyard serve` under P2's loads, {label}{who}: peak VmRSS (VmHWM)"
             ),
             measured: format!("{} ({})", mib(m.peak), mib(m.hwm)),
             baseline: format!("{} before the load", mib(m.idle)),
@@ -532,46 +577,68 @@ async fn drive(
         .iter()
         .map(|s| format!("{}{path}", s.api.base))
         .collect();
-    let bytes = reqwest::Client::new()
-        .get(&urls[0])
-        .bearer_auth(first.token())
-        .send()
-        .await?
-        .bytes()
-        .await?
-        .len();
+    let token = first.token();
+    let sizes = answer_sizes(&urls[0], token).await?;
     let trivial = trivial_server().await?;
     let idle: Vec<u64> = servers
         .iter()
         .map(|s| status_kib(s.pid, "VmRSS").unwrap_or(0))
         .collect();
     // Warm both, then measure the trivial handler and Shipyard back to back.
-    let token = first.token();
-    load(&urls, Some(token), p.clients, Duration::from_millis(300)).await?;
+    load(
+        &urls,
+        Some(token),
+        None,
+        p.clients,
+        Duration::from_millis(300),
+    )
+    .await?;
     let baseline = load(
         std::slice::from_ref(&trivial.0),
+        None,
         None,
         p.clients,
         p.duration,
     )
     .await?;
     let samplers: Vec<RssSampler> = servers.iter().map(|s| RssSampler::start(s.pid)).collect();
-    let cpu_before: Vec<f64> = servers
-        .iter()
-        .map(|s| cpu_seconds(Some(s.pid)).unwrap_or(0.0))
-        .collect();
-    let bench_before = cpu_seconds(None).unwrap_or(0.0);
-    let reads_before = reads(servers).await?;
-    let started = Instant::now();
-    let shipyard = load(&urls, Some(token), p.clients, p.duration).await?;
-    let wall = started.elapsed().as_secs_f64();
-    let bench = cpu_seconds(None).unwrap_or(0.0) - bench_before;
-    let reads = reads(servers).await? - reads_before;
-    let cpu_servers: Vec<f64> = servers
-        .iter()
-        .zip(&cpu_before)
-        .map(|(s, before)| cpu_seconds(Some(s.pid)).unwrap_or(0.0) - before)
-        .collect();
+    let mut asked = Vec::new();
+    for (ask, bytes) in ASKS.into_iter().zip(sizes) {
+        let cpu_before: Vec<f64> = servers
+            .iter()
+            .map(|s| cpu_seconds(Some(s.pid)).unwrap_or(0.0))
+            .collect();
+        let bench_before = cpu_seconds(None).unwrap_or(0.0);
+        let reads_before = reads(servers).await?;
+        let started = Instant::now();
+        let shipyard = load(
+            &urls,
+            Some(token),
+            ask.accept_encoding(),
+            p.clients,
+            p.duration,
+        )
+        .await?;
+        let wall = started.elapsed().as_secs_f64();
+        let bench = cpu_seconds(None).unwrap_or(0.0) - bench_before;
+        let reads = reads(servers).await? - reads_before;
+        let cpu_servers: Vec<f64> = servers
+            .iter()
+            .zip(&cpu_before)
+            .map(|(s, before)| cpu_seconds(Some(s.pid)).unwrap_or(0.0) - before)
+            .collect();
+        asked.push(Asked {
+            ask,
+            load: shipyard,
+            bytes,
+            cpu: Cpu {
+                servers: cpu_servers,
+                bench,
+                wall,
+            },
+            reads,
+        });
+    }
     let peaks: Vec<u64> = samplers.into_iter().map(RssSampler::finish).collect();
     let _ = trivial.1.send(());
     let mut memory = Vec::new();
@@ -587,17 +654,58 @@ async fn drive(
     }
     Ok(Outcome {
         variant,
-        shipyard,
+        asked,
         trivial: baseline,
-        bytes,
         memory,
-        cpu: Cpu {
-            servers: cpu_servers,
-            bench,
-            wall,
-        },
-        reads,
     })
+}
+
+/// The body sizes of one answer asked each way (in [`ASKS`] order), after checking that the
+/// browser's answer is gzip and inflates to the same release.
+async fn answer_sizes(url: &str, token: &str) -> anyhow::Result<Vec<usize>> {
+    use std::io::Read as _;
+    let http = reqwest::Client::new();
+    let mut sizes = Vec::new();
+    let mut releases = Vec::new();
+    for ask in ASKS {
+        let mut req = http.get(url).bearer_auth(token);
+        if let Some(accept) = ask.accept_encoding() {
+            req = req.header(reqwest::header::ACCEPT_ENCODING, accept);
+        }
+        let resp = req.send().await?;
+        ensure!(
+            resp.status() == StatusCode::OK,
+            "answered {}",
+            resp.status()
+        );
+        let encoding = resp
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap_or("?").to_owned());
+        let body = resp.bytes().await?;
+        sizes.push(body.len());
+        let json = match (ask, encoding.as_deref()) {
+            (Ask::AsItIs, None) => body.to_vec(),
+            (Ask::AsABrowser, Some("gzip")) => {
+                let mut inflated = Vec::new();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_end(&mut inflated)
+                    .context("inflating the gzip answer")?;
+                inflated
+            }
+            (ask, other) => bail!("{ask:?} was answered with Content-Encoding {other:?}"),
+        };
+        let detail: Value = serde_json::from_slice(&json).context("the answer's JSON")?;
+        releases.push((
+            detail["release"]["id"].clone(),
+            detail["repos"].as_array().map(Vec::len),
+        ));
+    }
+    ensure!(
+        releases.windows(2).all(|w| w[0] == w[1]),
+        "the answers differ: {releases:?}"
+    );
+    Ok(sizes)
 }
 
 /// Whether every repo's build and every environment of every repo has been read.
@@ -631,40 +739,32 @@ async fn trivial_server() -> anyhow::Result<(String, tokio::sync::oneshot::Sende
 }
 
 /// `clients` loops each sending `GET` to one of `urls` (client `i` to `urls[i % len]`) again
-/// as soon as the answer is read, for `duration`.
+/// as soon as the answer is read, for `duration`; with `Accept-Encoding: accept` when given,
+/// in which case every answer must be compressed (its body is read, not inflated: that is the
+/// client's work, not the server's).
+///
+/// Each client is one keep-alive HTTP/1.1 connection driven by hyper directly, with its request
+/// headers made once, and reads each body frame by frame without collecting it: the load
+/// generator shares the cores with the server, so it should cost as little per answer as
+/// `wrk` does.
 async fn load(
     urls: &[String],
     token: Option<&str>,
+    accept: Option<&'static str>,
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<Load> {
     ensure!(!urls.is_empty(), "no address to load");
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()?;
-    let urls: Vec<Arc<str>> = urls.iter().map(|u| Arc::from(u.as_str())).collect();
-    let token: Option<Arc<str>> = token.map(Arc::from);
+    let mut targets = Vec::new();
+    for url in urls {
+        targets.push(Arc::new(Target::new(url, token, accept)?));
+    }
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
     for i in 0..clients {
-        let (http, url, token) = (http.clone(), urls[i % urls.len()].clone(), token.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                let mut req = http.get(&*url);
-                if let Some(t) = &token {
-                    req = req.bearer_auth(&**t);
-                }
-                let resp = req.send().await?;
-                let status = resp.status();
-                resp.bytes().await?;
-                anyhow::ensure!(status == StatusCode::OK, "answered {status}");
-                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
-            }
-            Ok::<_, anyhow::Error>(latencies)
-        }));
+        let target = targets[i % targets.len()].clone();
+        tasks.push(tokio::spawn(async move { target.drive(deadline).await }));
     }
     let mut all = Vec::new();
     for t in tasks {
@@ -677,6 +777,79 @@ async fn load(
         elapsed,
         latencies: all,
     })
+}
+
+/// Where one load client sends its requests, and their headers.
+struct Target {
+    addr: String,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    encoded: bool,
+}
+
+impl Target {
+    fn new(url: &str, token: Option<&str>, accept: Option<&'static str>) -> anyhow::Result<Target> {
+        use http::header::{ACCEPT_ENCODING, AUTHORIZATION, HOST, HeaderValue};
+        let full: http::Uri = url.parse().with_context(|| format!("the URL {url}"))?;
+        let authority = full.authority().context("a URL with a host")?.clone();
+        let uri = full
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str)
+            .parse()?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_str(authority.as_str())?);
+        if let Some(t) = token {
+            headers.insert(
+                AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {t}"))?,
+            );
+        }
+        if let Some(a) = accept {
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(a));
+        }
+        Ok(Target {
+            addr: authority.to_string(),
+            uri,
+            headers,
+            encoded: accept.is_some(),
+        })
+    }
+
+    /// Sends requests one after the other on one connection until `deadline`; the latency of
+    /// each, in milliseconds.
+    async fn drive(&self, deadline: Instant) -> anyhow::Result<Vec<f64>> {
+        use http_body_util::BodyExt as _;
+        let stream = tokio::net::TcpStream::connect(&self.addr).await?;
+        stream.set_nodelay(true)?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        let connection = tokio::spawn(connection);
+        let mut latencies = Vec::new();
+        while Instant::now() < deadline {
+            let sent = Instant::now();
+            sender.ready().await?;
+            let mut req = http::Request::new(http_body_util::Empty::<bytes::Bytes>::new());
+            *req.uri_mut() = self.uri.clone();
+            *req.headers_mut() = self.headers.clone();
+            let resp = sender.send_request(req).await?;
+            let status = resp.status();
+            let encoded = resp.headers().contains_key(http::header::CONTENT_ENCODING);
+            let mut body = resp.into_body();
+            while let Some(frame) = body.frame().await {
+                frame?;
+            }
+            ensure!(status == http::StatusCode::OK, "answered {status}");
+            ensure!(
+                encoded == self.encoded,
+                "asked for an encoded answer: {}, answered encoded: {encoded}",
+                self.encoded
+            );
+            latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+        }
+        drop(sender);
+        let _ = connection.await;
+        Ok(latencies)
+    }
 }
 
 #[cfg(test)]
@@ -722,15 +895,10 @@ mod tests {
             peak,
             hwm,
         };
-        let outcome = Outcome {
-            variant: VARIANTS[2],
-            shipyard: load.clone(),
-            trivial: load,
+        let asked = |ask, database| Asked {
+            ask,
+            load: load.clone(),
             bytes: 107 * 1024,
-            memory: vec![
-                memory("bench-1", 40 * 1024, 41 * 1024),
-                memory("bench-2", 40 * 1024, 70 * 1024),
-            ],
             cpu: Cpu {
                 servers: vec![1.0, 2.0],
                 bench: 3.0,
@@ -738,8 +906,17 @@ mod tests {
             },
             reads: Reads {
                 kept: 90.0,
-                database: 10.0,
+                database,
             },
+        };
+        let outcome = Outcome {
+            variant: VARIANTS[2],
+            asked: vec![asked(Ask::AsItIs, 10.0), asked(Ask::AsABrowser, 20.0)],
+            trivial: load.clone(),
+            memory: vec![
+                memory("bench-1", 40 * 1024, 41 * 1024),
+                memory("bench-2", 40 * 1024, 70 * 1024),
+            ],
         };
         let rows = variant_rows(Params::for_size(Size::Full), &outcome);
         let p5: Vec<&Row> = rows.iter().filter(|r| r.id == "P5").collect();
@@ -758,11 +935,19 @@ mod tests {
             .unwrap();
         assert_eq!(cpu.measured, "servers 1.0 + 2.0 s, bench 3.0 s");
         assert_eq!(cpu.verdict, Verdict::Context);
-        let db = rows
+        let db: Vec<(&str, &str)> = rows
             .iter()
-            .find(|r| r.scenario.contains("from the database"))
-            .unwrap();
-        assert_eq!((db.measured.as_str(), db.ratio.as_str()), ("10", "0.100×"));
+            .filter(|r| r.scenario.contains("from the database"))
+            .map(|r| (r.measured.as_str(), r.ratio.as_str()))
+            .collect();
+        assert_eq!(db, [("10", "0.100×"), ("20", "0.182×")]);
+        let p99: Vec<&Row> = rows.iter().filter(|r| r.scenario.contains("p99")).collect();
+        assert!(p99[0].scenario.contains("as it is"), "{}", p99[0].scenario);
+        assert!(
+            p99[1].scenario.contains("as a browser"),
+            "{}",
+            p99[1].scenario
+        );
     }
 
     #[test]
@@ -794,8 +979,9 @@ mod tests {
         shipyard::install_crypto_provider();
         build_shipyard();
         let rows = run(Size::Smoke).await.unwrap();
-        // Per variant: p99, throughput, CPU, reads; one memory row per process (1 + 1 + 2).
-        assert_eq!(rows.iter().filter(|r| r.id == "P2").count(), 12);
+        // Per variant and way of asking: p99, throughput, CPU, reads; one memory row per
+        // process (1 + 1 + 2).
+        assert_eq!(rows.iter().filter(|r| r.id == "P2").count(), 24);
         assert_eq!(rows.iter().filter(|r| r.id == "P5").count(), 4);
         assert!(
             rows.iter()
