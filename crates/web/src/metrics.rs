@@ -77,3 +77,28 @@ pub async fn render() -> impl IntoResponse {
         body,
     )
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// Names of this process's threads, from `/proc/self/task/*/comm`.
+    fn thread_names() -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                    .map(|name| name.trim().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn installing_the_recorder_starts_its_upkeep() {
+        assert!(super::handle().is_some(), "the recorder is installed");
+        let names = thread_names();
+        assert!(
+            names.iter().any(|n| n == "metrics-upkeep"),
+            "no upkeep thread among {names:?}"
+        );
+    }
+}
