@@ -35,17 +35,17 @@ pub struct Rendered {
     gzip: Option<(Bytes, HeaderValue)>,
 }
 
-/// The entity tag `"<first 16 bytes of the SHA-256 of json, hex><suffix>"`.
-fn entity_tag(json: &[u8], suffix: &str) -> HeaderValue {
+/// The entity tag `"<first 16 bytes of the SHA-256 of json, hex><suffix>"` for each suffix.
+fn entity_tags<const N: usize>(json: &[u8], suffixes: [&str; N]) -> [HeaderValue; N] {
     let digest = Sha256::digest(json);
-    let mut tag = String::with_capacity(40);
-    tag.push('"');
+    let mut hex = String::with_capacity(32);
     for b in &digest[..16] {
-        let _ = write!(tag, "{b:02x}");
+        let _ = write!(hex, "{b:02x}");
     }
-    tag.push_str(suffix);
-    tag.push('"');
-    HeaderValue::from_str(&tag).unwrap_or(HeaderValue::from_static("\"\""))
+    suffixes.map(|suffix| {
+        HeaderValue::from_str(&format!("\"{hex}{suffix}\""))
+            .unwrap_or(HeaderValue::from_static("\"\""))
+    })
 }
 
 fn gzip(data: &[u8]) -> Option<Bytes> {
@@ -58,10 +58,10 @@ fn gzip(data: &[u8]) -> Option<Bytes> {
 impl Rendered {
     fn of(view: &ReleaseView) -> Rendered {
         let json = serde_json::to_vec(&ReleaseDetail::from(view)).unwrap_or_default();
-        let etag = entity_tag(&json, "");
         // Each content coding is a representation of its own and gets a strong tag of its own
         // (RFC 9110, 8.8.3); either one sent back means "unchanged".
-        let gzip = gzip(&json).map(|g| (g, entity_tag(&json, "-gzip")));
+        let [etag, gzip_etag] = entity_tags(&json, ["", "-gzip"]);
+        let gzip = gzip(&json).map(|g| (g, gzip_etag));
         Rendered {
             json: Bytes::from(json),
             etag,
@@ -82,8 +82,8 @@ impl Rendered {
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             (header::VARY, HeaderValue::from_static("accept-encoding")),
         ];
-        let known = std::iter::once(&self.etag).chain(self.gzip.as_ref().map(|(_, t)| t));
-        if known.into_iter().any(|t| matches_etag(headers, t)) {
+        let mut known = std::iter::once(&self.etag).chain(self.gzip.as_ref().map(|(_, t)| t));
+        if known.any(|t| matches_etag(headers, t)) {
             return (StatusCode::NOT_MODIFIED, cache_headers).into_response();
         }
         let mut response = (
@@ -256,6 +256,7 @@ mod tests {
             .unwrap();
         assert_eq!(back, json);
         assert!(gzip(b"{}").is_none(), "two bytes do not get smaller");
-        assert_ne!(entity_tag(&json, ""), entity_tag(&json, "-gzip"));
+        let [plain, packed] = entity_tags(&json, ["", "-gzip"]);
+        assert_ne!(plain, packed);
     }
 }
