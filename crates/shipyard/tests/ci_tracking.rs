@@ -724,10 +724,7 @@ both_backends!(
             |c| c.ci.poll_interval = std::time::Duration::from_secs(1),
         )
         .await;
-        let id = server.create_release().await["release"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = server.create_release_id().await;
         let sha = server.sim.merge_pr("billing", 1);
         let (s, _) = server
             .post(

@@ -58,10 +58,7 @@ async fn keycloak_style_sign_in_in_a_browser() {
         },
     )
     .await;
-    let id = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.create_release_id().await;
 
     let browser = Browser::start().await;
     // Asking for a page while signed out goes through the provider's login form and back.

@@ -97,10 +97,7 @@ async fn start_browser() -> Browser {
 
 /// Creates `uat → master` through the API; returns its id.
 async fn create_release(server: &TestServer) -> String {
-    server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    server.create_release_id().await
 }
 
 /// A server with a fresh release, and a browser signed in as `user` on the release's page.

@@ -119,10 +119,7 @@ both_backends!(
 #[tokio::test]
 async fn releases_not_started_from_chat_owe_no_post() {
     let server = TestServer::start(Backend::Sqlite, two_repos).await;
-    let id = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.create_release_id().await;
     sign(&server, &id, "dev", "dev", true).await;
     sign(&server, &id, "qa", "qa", true).await;
     let (_, d) = server.get("viewer", &format!("/api/releases/{id}")).await;

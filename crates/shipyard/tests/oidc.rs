@@ -329,10 +329,7 @@ both_backends!(
         assert_eq!(me["roles"], json!([]));
 
         // Without the role, a QA sign-off through the session is refused, naming the role.
-        let id = rp.server.create_release().await["release"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = rp.server.create_release_id().await;
         let resp = rp
             .http
             .post(rp.url(&format!("/api/releases/{id}/approve/qa")))

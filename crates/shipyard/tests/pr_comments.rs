@@ -54,10 +54,7 @@ both_backends!(
             },
         )
         .await;
-        let id = server.create_release().await["release"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = server.create_release_id().await;
         let body = comment_when(&server, "billing", |b| {
             b.contains("| Dev sign-off | ⏳ pending |")
         })

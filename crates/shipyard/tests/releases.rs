@@ -272,10 +272,7 @@ both_backends!(
     sign_offs_roles_separation_and_idempotence,
     |backend| async move {
         let server = TestServer::start(backend, small_org).await;
-        let id = server.create_release().await["release"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = server.create_release_id().await;
         let dev = format!("/api/releases/{id}/approve/dev");
         let qa = format!("/api/releases/{id}/approve/qa");
 
@@ -353,10 +350,7 @@ both_backends!(
     new_commits_reset_sign_offs_merges_do_not,
     |backend| async move {
         let server = TestServer::start(backend, small_org).await;
-        let id = server.create_release().await["release"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = server.create_release_id().await;
         server
             .post("dev", &format!("/api/releases/{id}/approve/dev"), json!({}))
             .await;
@@ -462,10 +456,7 @@ both_backends!(
 
 both_backends!(deployed_and_cancelled_are_read_only, |backend| async move {
     let server = TestServer::start(backend, small_org).await;
-    let id = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.create_release_id().await;
     let rel = format!("/api/releases/{id}");
 
     // Only an approved release can be deployed.
@@ -533,10 +524,7 @@ both_backends!(deployed_and_cancelled_are_read_only, |backend| async move {
     }
 
     // A cancelled release is read-only too.
-    let id2 = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id2 = server.create_release_id().await;
     let (status, d) = server
         .patch(
             "dev",
@@ -576,10 +564,7 @@ both_backends!(
     unchanged_answers_are_served_from_etags,
     |backend| async move {
         let server = TestServer::start(backend, small_org).await;
-        let id = server.create_release().await["release"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = server.create_release_id().await;
         server.sim.reset_counters();
         let (status, _) = server
             .post("dev", &format!("/api/releases/{id}/refresh"), json!({}))
@@ -602,10 +587,7 @@ both_backends!(
     |backend| async move {
         use std::io::Read as _;
         let server = TestServer::start(backend, small_org).await;
-        let id = server.create_release().await["release"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = server.create_release_id().await;
         let url = format!("{}/api/releases/{id}", server.base);
         let ask = |accept: Option<&'static str>, etag: Option<String>| {
             let mut req = server.http.get(&url).bearer_auth(&server.tokens["viewer"]);
@@ -666,10 +648,7 @@ both_backends!(
 
 both_backends!(live_events_follow_changes, |backend| async move {
     let server = TestServer::start(backend, small_org).await;
-    let id = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.create_release_id().await;
     let mut stream = server
         .http
         .get(format!("{}/api/releases/{id}/events", server.base))
@@ -706,10 +685,7 @@ both_backends!(list_search_and_filters, |backend| async move {
         }
     })
     .await;
-    let first = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = server.create_release_id().await;
     let (_, second) = server
         .post(
             "qa",

@@ -111,10 +111,7 @@ both_backends!(dev_sign_in_sessions_and_csrf, |backend| async move {
     assert_eq!(me["auth"], "sso");
     let csrf = me["csrf_token"].as_str().unwrap().to_owned();
 
-    let id = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.create_release_id().await;
     let approve = format!("/api/releases/{id}/approve/qa");
     // Without the CSRF token, or from another origin: refused, nothing changes.
     let (s, e) = with_cookie(

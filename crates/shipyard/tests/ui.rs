@@ -103,10 +103,7 @@ async fn the_list_shows_releases_with_their_fields() {
     assert!(empty.contains("No releases yet."), "{empty}");
     assert!(empty.contains("dev-lead") && empty.contains("Sign out"));
 
-    let id = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.create_release_id().await;
     let (s, body) = server
         .post("dev", &format!("/api/releases/{id}/approve/dev"), json!({}))
         .await;
@@ -144,10 +141,7 @@ async fn the_list_shows_releases_with_their_fields() {
 async fn filters_narrow_the_list_and_stay_in_the_form() {
     let server = dev_server().await;
     let cookie = sign_in(&server, "dev-lead").await;
-    let id = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.create_release_id().await;
     for (query, rows) in [
         ("?status=pending", 1),
         ("?status=deployed", 0),
@@ -186,10 +180,7 @@ async fn paging_follows_the_cursor() {
     // One page holds 50; closing each release lets the next one open on the same branches.
     let mut ids = Vec::new();
     for _ in 0..51 {
-        let id = server.create_release().await["release"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = server.create_release_id().await;
         let (s, body) = server
             .patch(
                 "admin",
@@ -308,10 +299,7 @@ async fn assets_are_served_with_type_and_long_cache() {
 async fn the_release_page_shows_one_release_and_escapes_its_text() {
     let server = dev_server().await;
     let cookie = sign_in(&server, "dev-lead").await;
-    let id = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.create_release_id().await;
     let (s, body) = server
         .patch(
             "admin",

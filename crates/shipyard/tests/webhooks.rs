@@ -113,10 +113,7 @@ both_backends!(
     |backend| async move {
         let (server, secret) = server_with_webhooks(backend).await;
         server.sim.set_webhook(&hook_url(&server), &secret);
-        let id = server.create_release().await["release"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = server.create_release_id().await;
         assert_eq!(ci_of(&server, &id, "billing").await["status"], Value::Null);
 
         // The merge is delivered as `pull_request` closed + merged: tracking starts at once.
@@ -229,10 +226,7 @@ both_backends!(
 #[tokio::test]
 async fn deliveries_with_a_wrong_missing_or_replayed_signature_change_nothing() {
     let (server, secret) = server_with_webhooks(Backend::Sqlite).await;
-    let id = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.create_release_id().await;
     let (_, before) = server.get("viewer", &format!("/api/releases/{id}")).await;
 
     // GitHub configured with another secret: the merge delivery is refused.
@@ -364,10 +358,7 @@ async fn webhooks_are_off_without_a_secret() {
 async fn a_push_to_the_source_branch_refreshes_the_release_and_resets_its_sign_offs() {
     let (server, secret) = server_with_webhooks(Backend::Sqlite).await;
     server.sim.set_webhook(&hook_url(&server), &secret);
-    let id = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.create_release_id().await;
     let (s, d) = server
         .post("dev", &format!("/api/releases/{id}/approve/dev"), json!({}))
         .await;
@@ -438,10 +429,7 @@ async fn redeliveries_and_pushes_elsewhere_change_nothing_and_cost_nothing() {
     )
     .await;
     server.sim.set_webhook(&hook_url(&server), &secret);
-    let id = server.create_release().await["release"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.create_release_id().await;
     let refreshes = |h: &[String]| h.iter().filter(|a| *a == "refreshed").count();
 
     // A push to the source branch re-reads that one repo: one compare, one PR lookup.

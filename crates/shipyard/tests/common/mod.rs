@@ -282,6 +282,14 @@ impl TestServer {
         body
     }
 
+    /// [`create_release`](Self::create_release), keeping only the new release's id.
+    pub async fn create_release_id(&self) -> String {
+        self.create_release().await["release"]["id"]
+            .as_str()
+            .expect("the created release has an id")
+            .to_owned()
+    }
+
     /// History actions of a release, oldest first.
     pub async fn history_actions(&self, id: &str) -> Vec<String> {
         let (status, body) = self
